@@ -1,0 +1,291 @@
+"""The ask/tell solver contract shared by every optimiser in mcbo.
+
+A solver proposes points with :meth:`Solver.ask` and learns their values through
+:meth:`Solver.tell`. Values are **minimised**. A value that is ``None``, NaN or infinite (or a
+point told with an error message) is recorded as a *failed* evaluation: it stays in the history
+but is never shown to a model. Points handed out by ``ask`` and not yet told are *pending*;
+solvers that support batches take them into account when asked again.
+
+Subclasses implement :meth:`Solver._suggest` on encoded tensors and may override
+:meth:`Solver._on_tell` and the state hooks.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mcbo.space import SearchSpace
+
+logger = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+
+
+def _is_valid_value(value: Any) -> bool:
+    return value is not None and isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)
+
+
+class Solver(ABC):
+    """Base class of every solver: ask/tell bookkeeping, history, best point, save/load.
+
+    Args:
+        space: the search space.
+        seed: seed of every random draw the solver makes.
+        device: torch device of the encoded tensors and the models (``"cpu"`` or ``"cuda"``).
+        dtype: torch dtype of the encoded tensors and models (``"float64"`` or ``"float32"``).
+    """
+
+    #: Short name used in reports and recipes.
+    name: str = "solver"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        dtype: str | torch.dtype = torch.float64,
+    ) -> None:
+        if not isinstance(space, SearchSpace):
+            raise ValueError(f"space must be a SearchSpace, got {type(space).__name__}")
+        self.space = space
+        self.seed = int(seed)
+        self.device = torch.device(device)
+        self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+        if self.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        self.np_rng = np.random.default_rng(self.seed)
+        self.torch_gen = torch.Generator().manual_seed(self.seed)
+        self._records: list[dict[str, Any]] = []
+        self._pending: list[dict[str, Any]] = []
+        self.X = torch.empty(0, space.d, dtype=self.dtype, device=self.device)  # successful points [n, d]
+        self.y = torch.empty(0, dtype=self.dtype, device=self.device)  # their values [n]
+
+    # ---------------------------------------------------------------- ask / tell
+    @abstractmethod
+    def _suggest(self, n: int) -> torch.Tensor:
+        """Propose ``n`` encoded points ``[n, d]`` (snapped and feasible)."""
+
+    def ask(self, n: int = 1) -> list[dict[str, Any]]:
+        """Propose ``n`` points to evaluate next, as decoded dicts. They stay pending until told."""
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"ask(n): n must be a positive integer, got {n!r}")
+        start = time.perf_counter()
+        X = self._suggest(int(n))
+        points = self.space.decode(X)
+        elapsed = time.perf_counter() - start
+        for p in points:
+            self._pending.append({"point": p, "ask_seconds": elapsed / len(points)})
+        return points
+
+    @property
+    def pending(self) -> list[dict[str, Any]]:
+        """Points asked for and not yet told."""
+        return [dict(p["point"]) for p in self._pending]
+
+    @property
+    def X_pending(self) -> torch.Tensor:
+        """Encoded pending points ``[p, d]``."""
+        if not self._pending:
+            return torch.empty(0, self.space.d, dtype=self.dtype, device=self.device)
+        return self.space.encode([p["point"] for p in self._pending], dtype=self.dtype).to(self.device)
+
+    def tell(
+        self,
+        points: Sequence[Mapping[str, Any]] | Mapping[str, Any],
+        values: Sequence[float | None] | float | None,
+        errors: Sequence[str | None] | None = None,
+        eval_seconds: Sequence[float] | None = None,
+    ) -> None:
+        """Record the values of evaluated ``points``.
+
+        Args:
+            points: decoded points (from :meth:`ask` or the user's own).
+            values: one value per point; ``None``, NaN or inf marks a failed evaluation.
+            errors: optional error message per point (a non-empty message marks a failure).
+            eval_seconds: optional wall-clock seconds each evaluation took.
+        """
+        if isinstance(points, Mapping):
+            points = [points]
+            values = [values] if not isinstance(values, (list, tuple, np.ndarray)) else values
+        values = list(np.asarray(values, dtype=object).reshape(-1)) if values is not None else [None]
+        if len(values) != len(points):
+            raise ValueError(f"tell: got {len(points)} points but {len(values)} values")
+        errors = list(errors) if errors is not None else [None] * len(points)
+        eval_seconds = list(eval_seconds) if eval_seconds is not None else [float("nan")] * len(points)
+        if len(errors) != len(points) or len(eval_seconds) != len(points):
+            raise ValueError("tell: errors and eval_seconds must have one entry per point")
+        checked = [self.space.validate(p) for p in points]
+        ok_X, ok_y = [], []
+        for point, value, error, secs in zip(checked, values, errors, eval_seconds):
+            ask_seconds = self._pop_pending(point)
+            failed = bool(error) or not _is_valid_value(value)
+            if failed and not error:
+                error = f"invalid value {value!r}"
+            record = {
+                "index": len(self._records),
+                "point": point,
+                "value": float(value) if _is_valid_value(value) else float("nan"),
+                "status": "failed" if failed else "ok",
+                "error": error or "",
+                "ask_seconds": ask_seconds,
+                "eval_seconds": float(secs),
+            }
+            self._records.append(record)
+            if failed:
+                logger.info("evaluation %d failed: %s", record["index"], error)
+            else:
+                ok_X.append(point)
+                ok_y.append(float(value))
+        if ok_X:
+            X_new = self.space.encode(ok_X, dtype=self.dtype).to(self.device)
+            y_new = torch.tensor(ok_y, dtype=self.dtype, device=self.device)
+            self.X = torch.cat([self.X, X_new])
+            self.y = torch.cat([self.y, y_new])
+            self._on_tell(X_new, y_new)
+
+    def _pop_pending(self, point: dict[str, Any]) -> float:
+        for i, p in enumerate(self._pending):
+            if p["point"] == point:
+                return float(self._pending.pop(i)["ask_seconds"])
+        return float("nan")
+
+    def _on_tell(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        """Hook called with the newly told successful points ``[m, d]`` and values ``[m]``."""
+
+    # ------------------------------------------------------------------ results
+    @property
+    def n_evaluations(self) -> int:
+        return len(self._records)
+
+    @property
+    def best(self) -> tuple[dict[str, Any] | None, float]:
+        """The best point told so far and its value (``(None, inf)`` before any success)."""
+        if len(self.y) == 0:
+            return None, float("inf")
+        i = int(torch.argmin(self.y))
+        return self.space.decode(self.X[i])[0], float(self.y[i])
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """One row per told evaluation: index, parameters, value, status, error, timings, best so far."""
+        columns = ["index", *self.space.names, "value", "status", "error", "ask_seconds", "eval_seconds"]
+        rows = [
+            {"index": r["index"], **r["point"], "value": r["value"], "status": r["status"], "error": r["error"],
+             "ask_seconds": r["ask_seconds"], "eval_seconds": r["eval_seconds"]}
+            for r in self._records
+        ]
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["best_value"] = frame["value"].where(frame["status"] == "ok").cummin()
+        return frame
+
+    # -------------------------------------------------------------- optimise
+    def optimize(
+        self,
+        black_box: Callable[[dict[str, Any]], float],
+        n_evaluations: int,
+        batch_size: int = 1,
+        progress: bool = False,
+        callback: Callable[["Solver"], None] | None = None,
+    ) -> tuple[dict[str, Any] | None, float]:
+        """Run ask / evaluate / tell until ``n_evaluations`` more points are told.
+
+        A black box that raises, or returns None/NaN/inf, is recorded as failed and the run goes on.
+        Returns :attr:`best`.
+        """
+        from tqdm.auto import tqdm
+
+        if n_evaluations < 0 or batch_size < 1:
+            raise ValueError(f"need n_evaluations >= 0 and batch_size >= 1, got {n_evaluations}, {batch_size}")
+        bar = tqdm(total=n_evaluations, disable=not progress, desc=self.name, unit="eval")
+        done = 0
+        while done < n_evaluations:
+            points = self.ask(min(batch_size, n_evaluations - done))
+            values, errors, secs = [], [], []
+            for point in points:
+                start = time.perf_counter()
+                try:
+                    values.append(black_box(dict(point)))
+                    errors.append(None)
+                except Exception as err:  # noqa: BLE001 -- any black-box failure is recorded, not raised
+                    values.append(None)
+                    errors.append(f"{type(err).__name__}: {err}")
+                secs.append(time.perf_counter() - start)
+            self.tell(points, values, errors=errors, eval_seconds=secs)
+            done += len(points)
+            bar.update(len(points))
+            bar.set_postfix(best=f"{self.best[1]:.4g}")
+            if callback is not None:
+                callback(self)
+        bar.close()
+        return self.best
+
+    # ------------------------------------------------------------ save / load
+    def _extra_state(self) -> dict[str, Any]:
+        """Subclass state to save (plain JSON data)."""
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`_extra_state` saved."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run, as plain JSON data (no pickle)."""
+        return {
+            "version": STATE_VERSION,
+            "solver": self.name,
+            "space": self.space.to_dict(),
+            "seed": self.seed,
+            "records": self._records,
+            "pending": self._pending,
+            "np_rng": self.np_rng.bit_generator.state,
+            "torch_gen": base64.b64encode(self.torch_gen.get_state().numpy().tobytes()).decode("ascii"),
+            "extra": self._extra_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a state produced by :meth:`state_dict` on a solver built the same way."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported solver state version {state.get('version')!r}; expected {STATE_VERSION}")
+        if state.get("space") != self.space.to_dict():
+            raise ValueError("saved state belongs to a different search space")
+        if state.get("solver") != self.name:
+            raise ValueError(f"saved state belongs to solver {state.get('solver')!r}, not {self.name!r}")
+        records = list(state["records"])
+        ok = [r for r in records if r["status"] == "ok"]
+        self._records = [dict(r) for r in records]
+        self._pending = [dict(p) for p in state["pending"]]
+        self.X = self.space.encode([r["point"] for r in ok], dtype=self.dtype).to(self.device)
+        self.y = torch.tensor([r["value"] for r in ok], dtype=self.dtype, device=self.device)
+        self.np_rng.bit_generator.state = state["np_rng"]
+        raw = np.frombuffer(base64.b64decode(state["torch_gen"]), dtype=np.uint8).copy()
+        self.torch_gen.set_state(torch.from_numpy(raw))
+        self._load_extra_state(dict(state.get("extra", {})))
+
+    def save(self, path: str | Path) -> None:
+        """Write :meth:`state_dict` as JSON to ``path`` (atomically)."""
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.state_dict(), default=_json_default))
+        tmp.replace(path)
+
+    def load(self, path: str | Path) -> None:
+        """Restore the state saved at ``path`` by :meth:`save`."""
+        self.load_state_dict(json.loads(Path(path).read_text()))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
