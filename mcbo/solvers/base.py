@@ -70,6 +70,8 @@ class Solver(ABC):
         self._pending: list[dict[str, Any]] = []
         self.X = torch.empty(0, space.d, dtype=self.dtype, device=self.device)  # successful points [n, d]
         self.y = torch.empty(0, dtype=self.dtype, device=self.device)  # their values [n]
+        #: Seconds spent by the last :meth:`ask` fitting the model and optimising the acquisition.
+        self.last_timings: dict[str, float] = {"fit_seconds": 0.0, "acq_seconds": 0.0}
 
     # ---------------------------------------------------------------- ask / tell
     @abstractmethod
@@ -81,9 +83,12 @@ class Solver(ABC):
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"ask(n): n must be a positive integer, got {n!r}")
         start = time.perf_counter()
+        self.last_timings = {"fit_seconds": 0.0, "acq_seconds": 0.0}
         X = self._suggest(int(n))
         points = self.space.decode(X)
         elapsed = time.perf_counter() - start
+        if not any(self.last_timings.values()):
+            self.last_timings["acq_seconds"] = elapsed
         for p in points:
             self._pending.append({"point": p, "ask_seconds": elapsed / len(points)})
         return points

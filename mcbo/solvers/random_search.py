@@ -5,9 +5,11 @@ from __future__ import annotations
 import torch
 
 from mcbo.solvers.base import Solver
+from mcbo.solvers.registry import register_solver_kind
 from mcbo.space import SearchSpace
 
 
+@register_solver_kind("rs")
 class RandomSearch(Solver):
     """Uniform random sampling of the search space (input constraints respected).
 
