@@ -83,6 +83,13 @@ class SearchSpace:
         self._int_lb, self._int_ub, self._int_step, self._int_log = lb, ub, step, log
         self._integer_mask = torch.tensor([k is ColumnKind.INTEGER for k in kinds], dtype=torch.bool)
         self._ordinal_mask = torch.tensor([k is ColumnKind.ORDINAL for k in kinds], dtype=torch.bool)
+        move_cols, move_vals = [], []
+        for col, kind in enumerate(kinds):
+            if kind is ColumnKind.NOMINAL:
+                move_cols += [col] * cards[col]
+                move_vals += list(range(cards[col]))
+        self._move_cols = torch.tensor(move_cols, dtype=torch.long)
+        self._move_vals = torch.tensor(move_vals, dtype=torch.float64)
         self._permutation_groups = [
             (sl.start, sl.stop) for p, sl in zip(self.params, self.param_slices) if isinstance(p, Permutation)
         ]
@@ -170,16 +177,31 @@ class SearchSpace:
             X[..., cols] = torch.minimum(torch.round(X[..., cols]).clamp(min=0.0), top)
         return X
 
-    def _snap_integer(self, U: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    def _integer_params(self, cols: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Bounds, step, log flag and log-bounds of integer columns ``cols``, on ``like``'s device/dtype."""
         c = cols.cpu()
-        lb, ub, step, log = (t[c].to(U.device) for t in (self._int_lb, self._int_ub, self._int_step, self._int_log))
-        lb, ub, step = lb.to(U.dtype), ub.to(U.dtype), step.to(U.dtype)
-        safe_lb = lb.clamp(min=1e-300)
-        log_lb, log_ub = torch.log(safe_lb), torch.log(ub.clamp(min=1e-300))
-        raw = torch.where(log, torch.exp(log_lb + U * (log_ub - log_lb)), lb + U * (ub - lb))
-        snapped = torch.minimum(torch.maximum(lb + torch.round((raw - lb) / step) * step, lb), ub)
-        unit_log = (torch.log(snapped.clamp(min=1e-300)) - log_lb) / (log_ub - log_lb)
-        return torch.where(log, unit_log, (snapped - lb) / (ub - lb))
+        lb, ub, step = (t[c].to(like) for t in (self._int_lb, self._int_ub, self._int_step))
+        log = self._int_log[c].to(like.device)
+        log_lb, log_ub = torch.log(lb.clamp(min=1e-300)), torch.log(ub.clamp(min=1e-300))
+        return lb, ub, step, log, log_lb, log_ub
+
+    def _integer_raw(self, U: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """Unit-cube values of integer columns ``cols`` -> the integer scale (not rounded)."""
+        lb, ub, _, log, log_lb, log_ub = self._integer_params(cols, U)
+        return torch.where(log, torch.exp(log_lb + U * (log_ub - log_lb)), lb + U * (ub - lb))
+
+    def _integer_unit(self, raw: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """Integer-scale values of columns ``cols`` -> the unit cube (clamped to the bounds)."""
+        lb, ub, _, log, log_lb, log_ub = self._integer_params(cols, raw)
+        raw = torch.minimum(torch.maximum(raw, lb), ub)
+        unit_log = (torch.log(raw.clamp(min=1e-300)) - log_lb) / (log_ub - log_lb)
+        return torch.where(log, unit_log, (raw - lb) / (ub - lb))
+
+    def _snap_integer(self, U: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """Round unit-cube values of integer columns ``cols`` to their grids."""
+        lb, _, step, _, _, _ = self._integer_params(cols, U)
+        raw = lb + torch.round((self._integer_raw(U, cols) - lb) / step) * step
+        return self._integer_unit(raw, cols)
 
     # -------------------------------------------------------------- sampling
     def from_unit_cube(self, U: torch.Tensor) -> torch.Tensor:
@@ -260,56 +282,62 @@ class SearchSpace:
         return (A.unsqueeze(-2) != B.unsqueeze(-3)).sum(-1)
 
     def neighbours(self, x: torch.Tensor) -> torch.Tensor:
-        """All points one move away from ``x`` (``[d]``) in the nominal/ordinal/integer columns.
+        """All points one move away from ``x`` (``[d]``); see :meth:`batch_neighbours`. Returns ``[m, d]``."""
+        return self.batch_neighbours(x.reshape(1, -1))[0]
 
-        Moves: another category of one nominal column, the next or previous rank of an ordinal
-        or integer column, and the swap of two positions of a permutation. Returns ``[m, d]``.
+    def batch_neighbours(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every single-move neighbour of each row of ``X`` ``[r, d]``, built with tensor ops.
+
+        Moves: another category in one nominal column, the next or previous value of one integer
+        or ordinal column, the swap of two positions of a permutation. Real columns do not move.
+
+        Returns:
+            ``(N, owner)``: neighbours ``[m, d]`` and the row of ``X`` each came from ``[m]``.
         """
-        x = x.reshape(-1)
-        out: list[torch.Tensor] = []
-        for col, kind in enumerate(self.column_kinds):
-            if kind is ColumnKind.NOMINAL:
-                k = int(self.cardinalities[col])
-                values = torch.arange(k, dtype=x.dtype, device=x.device)
-                values = values[values != x[col]]
-                block = x.repeat(len(values), 1)
-                block[:, col] = values
-                out.append(block)
-            elif kind in (ColumnKind.ORDINAL, ColumnKind.INTEGER):
-                grid = self._grid_step(col, x)
-                block = x.repeat(2, 1)
-                block[0, col] = x[col] - grid
-                block[1, col] = x[col] + grid
-                block = self.snap(block)
-                out.append(block[block[:, col] != x[col]])
-        for start, stop in self._permutation_groups:
-            i, j = torch.triu_indices(stop - start, stop - start, offset=1)
-            block = x.repeat(len(i), 1)
-            rows = torch.arange(len(i))
-            block[rows, start + i] = x[start + j]
-            block[rows, start + j] = x[start + i]
-            out.append(block)
-        if not out:
-            return x.new_empty(0, self.d)
-        return torch.unique(torch.cat(out), dim=0)
+        r, device = X.shape[0], X.device
+        rows = torch.arange(r, device=device)
+        blocks: list[tuple[torch.Tensor, torch.Tensor]] = []
+        if len(self._move_cols):  # nominal columns: every other category
+            cols, vals = self._move_cols.to(device), self._move_vals.to(X)
+            owner = rows.repeat_interleave(len(cols))
+            N = X.repeat_interleave(len(cols), 0)
+            idx, c, v = torch.arange(len(N), device=device), cols.repeat(r), vals.repeat(r)
+            changed = N[idx, c] != v
+            N[idx, c] = v
+            blocks.append((N[changed], owner[changed]))
+        stepped = (self._integer_mask | self._ordinal_mask).nonzero().squeeze(-1).to(device)
+        for sign in (-1.0, 1.0) if len(stepped) else ():  # integer/ordinal columns: one grid step
+            owner = rows.repeat_interleave(len(stepped))
+            N = X.repeat_interleave(len(stepped), 0)
+            idx, c = torch.arange(len(N), device=device), stepped.repeat(r)
+            N[idx, c] = self._step_columns(N[idx, c], c, sign)
+            changed = N[idx, c] != X[owner, c]
+            blocks.append((N[changed], owner[changed]))
+        for start, stop in self._permutation_groups:  # permutations: swap two positions
+            i, j = torch.triu_indices(stop - start, stop - start, offset=1, device=device)
+            owner = rows.repeat_interleave(len(i))
+            N = X.repeat_interleave(len(i), 0)
+            idx, a, b = torch.arange(len(N), device=device), (start + i).repeat(r), (start + j).repeat(r)
+            N[idx, a], N[idx, b] = X[owner, b], X[owner, a]
+            blocks.append((N, owner))
+        if not blocks:
+            return X.new_empty(0, self.d), torch.empty(0, dtype=torch.long, device=device)
+        return torch.cat([b[0] for b in blocks]), torch.cat([b[1] for b in blocks])
 
-    def _grid_step(self, col: int, x: torch.Tensor) -> float:
-        """Encoded distance to the next grid value of an integer/ordinal column near ``x``."""
-        if self.column_kinds[col] is ColumnKind.ORDINAL:
-            return 1.0 / max(int(self.cardinalities[col]) - 1, 1)
-        p = self._param_of_column(col)
-        assert isinstance(p, Integer)
-        value = p.decode(np.array([float(x[col])]))
-        nxt = min(value + p.step, p.ub)
-        if nxt == value:
-            nxt = max(value - p.step, p.lb)
-        return abs(p.encode(nxt)[0] - p.encode(value)[0]) or 1.0
-
-    def _param_of_column(self, col: int) -> Param:
-        for p, sl in zip(self.params, self.param_slices):
-            if sl.start <= col < sl.stop:
-                return p
-        raise IndexError(col)
+    def _step_columns(self, u: torch.Tensor, cols: torch.Tensor, sign: float) -> torch.Tensor:
+        """Values ``u`` ``[m]`` of integer/ordinal columns ``cols`` ``[m]`` moved one grid step by ``sign``."""
+        out = u.clone()
+        is_ord = self._ordinal_mask.to(u.device)[cols]
+        if is_ord.any():
+            k = (self.cardinalities.to(u.device)[cols[is_ord]] - 1).clamp(min=1).to(u)
+            out[is_ord] = ((torch.round(u[is_ord] * k) + sign) / k).clamp(0.0, 1.0)
+        is_int = ~is_ord
+        if is_int.any():
+            ci = cols[is_int]
+            lb, _, step, _, _, _ = self._integer_params(ci, u)
+            raw = lb + torch.round((self._integer_raw(u[is_int], ci) - lb) / step) * step
+            out[is_int] = self._integer_unit(raw + sign * step, ci)
+        return out
 
     def mutate(self, X: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """One random move per row of ``X`` (``[n, d]``): a new category in one nominal column,

@@ -30,7 +30,7 @@ def register_task(name: str) -> Callable[[Callable[..., "Task"]], Callable[..., 
     return wrap
 
 
-def build_task(name: str, **kwargs: Any) -> "Task":
+def build_task(name: str, /, **kwargs: Any) -> "Task":
     """Instantiate the registered task ``name`` with keyword arguments."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; available: {sorted(TASKS)}")

@@ -1,0 +1,31 @@
+"""Surrogate models behind one interface: ``fit(X, y)`` and batched ``posterior(X)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from mcbo.models.base import Model, Posterior
+from mcbo.models.gp import NOMINAL_KERNELS, NUMERIC_KERNELS, GPModel, build_kernel
+from mcbo.space import SearchSpace
+
+#: Recipe name -> model class (constructed as ``cls(space, **settings, device=..., dtype=...)``).
+MODELS: dict[str, type[Model]] = {"gp": GPModel}
+
+
+def build_model(spec: dict[str, Any], space: SearchSpace, device: torch.device, dtype: torch.dtype) -> Model:
+    """Instantiate the model named by ``spec["type"]`` with the remaining settings."""
+    spec = dict(spec)
+    kind = spec.pop("type", None)
+    if kind not in MODELS:
+        raise ValueError(f"unknown model type {kind!r}; allowed: {sorted(MODELS)}")
+    try:
+        return MODELS[kind](space, device=device, dtype=dtype, **spec)
+    except TypeError as err:
+        raise ValueError(f"model {kind!r}: {err}") from None
+
+
+__all__ = [
+    "GPModel", "MODELS", "Model", "NOMINAL_KERNELS", "NUMERIC_KERNELS", "Posterior", "build_kernel", "build_model",
+]

@@ -1,0 +1,303 @@
+"""Exact Gaussian-process surrogate for mixed spaces (gpytorch ``ExactGP``).
+
+The kernel is chosen per column group of the search space: a numeric kernel (Matérn-5/2 ARD)
+on the numeric columns, a nominal kernel (overlap or transformed overlap) on the nominal ones,
+combined by a Casmopolitan mixture, a sum or a product, under one outputscale. Outputs are
+standardised; hyper-parameters are fitted by L-BFGS-B on the exact marginal likelihood (BoTorch's
+scipy fitting loop) with jitter retries. Predictions on large candidate sets are chunked under a
+memory budget; gpytorch caches the Cholesky factor between posterior calls until the data change.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from typing import Callable
+
+import gpytorch
+import torch
+from botorch.optim.fit import fit_gpytorch_mll_scipy
+from gpytorch.constraints import GreaterThan, Interval
+from gpytorch.kernels import Kernel, MaternKernel, RBFKernel, ScaleKernel
+from linear_operator import to_dense
+from linear_operator.utils.errors import NotPSDError
+
+from mcbo.models.base import Model, Posterior
+from mcbo.models.kernels import MixtureKernel, OverlapKernel, TransformedOverlapKernel
+from mcbo.space import SearchSpace
+
+logger = logging.getLogger(__name__)
+
+KernelBuilder = Callable[[SearchSpace, torch.Tensor], Kernel]
+
+
+def _matern52(space: SearchSpace, cols: torch.Tensor) -> Kernel:
+    return MaternKernel(nu=2.5, ard_num_dims=len(cols), active_dims=cols,
+                        lengthscale_constraint=Interval(0.01, 20.0))
+
+
+def _rbf(space: SearchSpace, cols: torch.Tensor) -> Kernel:
+    return RBFKernel(ard_num_dims=len(cols), active_dims=cols, lengthscale_constraint=Interval(0.01, 20.0))
+
+
+def _overlap(space: SearchSpace, cols: torch.Tensor) -> Kernel:
+    return OverlapKernel(space.cardinalities[cols].tolist(), active_dims=cols)
+
+
+def _transformed_overlap(space: SearchSpace, cols: torch.Tensor) -> Kernel:
+    return TransformedOverlapKernel(space.cardinalities[cols].tolist(), active_dims=cols)
+
+
+#: Kernels for the numeric columns (real, integer, ordinal), by recipe name.
+NUMERIC_KERNELS: dict[str, KernelBuilder] = {"matern52": _matern52, "rbf": _rbf}
+#: Kernels for the nominal columns (categorical, boolean, permutation, sequence), by recipe name.
+NOMINAL_KERNELS: dict[str, KernelBuilder] = {"overlap": _overlap, "transformed_overlap": _transformed_overlap}
+COMBINATIONS = ("mixture", "sum", "product")
+
+
+class _ProductKernel(Kernel):
+    def __init__(self, a: Kernel, b: Kernel) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+
+    def forward(self, x1, x2, diag=False, **params):
+        return to_dense(self.a(x1, x2, diag=diag)) * to_dense(self.b(x1, x2, diag=diag))
+
+
+def build_kernel(space: SearchSpace, numeric_kernel: str, nominal_kernel: str, combine: str) -> Kernel:
+    """Covariance over all columns of ``space`` (without outputscale); raises ``ValueError`` on unknown names."""
+    if numeric_kernel not in NUMERIC_KERNELS:
+        raise ValueError(f"unknown numeric_kernel {numeric_kernel!r}; allowed: {sorted(NUMERIC_KERNELS)}")
+    if nominal_kernel not in NOMINAL_KERNELS:
+        raise ValueError(f"unknown nominal_kernel {nominal_kernel!r}; allowed: {sorted(NOMINAL_KERNELS)}")
+    if combine not in COMBINATIONS:
+        raise ValueError(f"unknown combine {combine!r}; allowed: {list(COMBINATIONS)}")
+    parts = []
+    if len(space.numeric_columns):
+        parts.append(NUMERIC_KERNELS[numeric_kernel](space, space.numeric_columns))
+    if len(space.nominal_columns):
+        parts.append(NOMINAL_KERNELS[nominal_kernel](space, space.nominal_columns))
+    if len(parts) == 1:
+        return parts[0]
+    if combine == "mixture":
+        return MixtureKernel(parts[0], parts[1])
+    if combine == "sum":
+        return parts[0] + parts[1]
+    return _ProductKernel(parts[0], parts[1])
+
+
+class _ExactGP(gpytorch.models.ExactGP):
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, likelihood, kernel: Kernel) -> None:
+        super().__init__(X, y, likelihood)
+        self.mean_module = gpytorch.means.ConstantMean()
+        self.covar_module = ScaleKernel(kernel, outputscale_constraint=Interval(0.01, 100.0))
+
+    def forward(self, x: torch.Tensor) -> gpytorch.distributions.MultivariateNormal:
+        return gpytorch.distributions.MultivariateNormal(self.mean_module(x), self.covar_module(x))
+
+    def transform_inputs(self, X: torch.Tensor) -> torch.Tensor:
+        """Identity; BoTorch's fitting closure calls it (inputs are already encoded)."""
+        return X
+
+
+class GPModel(Model):
+    """Exact GP with a kernel per column group of a mixed search space.
+
+    Args:
+        space: the search space (defines the column groups and cardinalities).
+        numeric_kernel: kernel on numeric columns, a key of :data:`NUMERIC_KERNELS`.
+        nominal_kernel: kernel on nominal columns, a key of :data:`NOMINAL_KERNELS`.
+        combine: how the two are joined when both exist: ``mixture`` (Casmopolitan), ``sum`` or ``product``.
+        noise_lb: lower bound of the (standardised) observation-noise variance.
+        fit_maxiter: L-BFGS-B iterations per fit.
+        memory_budget_mb: cap on the cross-covariance block held at once when predicting.
+        warm_start: start each fit from the previous fit's hyper-parameters (faster, still deterministic).
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        numeric_kernel: str = "matern52",
+        nominal_kernel: str = "transformed_overlap",
+        combine: str = "mixture",
+        noise_lb: float = 1e-6,
+        fit_maxiter: int = 100,
+        memory_budget_mb: float = 256.0,
+        warm_start: bool = True,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
+        super().__init__(device, dtype)
+        build_kernel(space, numeric_kernel, nominal_kernel, combine)  # validate names early
+        if noise_lb <= 0:
+            raise ValueError(f"noise_lb must be positive, got {noise_lb!r}")
+        self.space = space
+        self.numeric_kernel, self.nominal_kernel, self.combine = numeric_kernel, nominal_kernel, combine
+        self.noise_lb = float(noise_lb)
+        self.fit_maxiter = int(fit_maxiter)
+        self.memory_budget_mb = float(memory_budget_mb)
+        self._y_mean, self._y_std = 0.0, 1.0
+        self.gp: _ExactGP | None = None
+        self.warm_start = warm_start
+        self._warm_state: dict[str, torch.Tensor] | None = None
+        self._X = torch.empty(0, space.d, dtype=dtype, device=self.device)
+        self._y = torch.empty(0, dtype=dtype, device=self.device)
+        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------------- fit
+    def _new_gp(self, X: torch.Tensor, y_std: torch.Tensor, noise_lb: float) -> _ExactGP:
+        likelihood = gpytorch.likelihoods.GaussianLikelihood(noise_constraint=GreaterThan(noise_lb))
+        likelihood.noise = max(1e-3, 2 * noise_lb)
+        kernel = build_kernel(self.space, self.numeric_kernel, self.nominal_kernel, self.combine)
+        gp = _ExactGP(X, y_std, likelihood, kernel).to(device=self.device, dtype=self.dtype)
+        gp.covar_module.outputscale = 1.0
+        for module in kernel.modules():
+            if isinstance(module, (MaternKernel, RBFKernel)):
+                module.lengthscale = 0.5
+            elif isinstance(module, (OverlapKernel, TransformedOverlapKernel)):
+                module.lengthscale = 1.0
+        if self._warm_state is not None:
+            try:
+                gp.load_state_dict(self._warm_state, strict=False)
+            except RuntimeError:  # shapes changed (never for one space); start from the defaults
+                pass
+        return gp
+
+    def fit(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        X, y = self._to(X), self._to(y).reshape(-1)
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} values")
+        self._X, self._y = X, y
+        self._y_mean = float(y.mean()) if len(y) else 0.0
+        std = float(y.std()) if len(y) > 1 else 0.0
+        self._y_std = std if std > 1e-9 * max(1.0, abs(self._y_mean)) and math.isfinite(std) else 1.0
+        y_std = (y - self._y_mean) / self._y_std
+        noise_lb = self.noise_lb
+        for attempt in range(4):
+            gp = self._new_gp(X, y_std, noise_lb)
+            if len(y) < 2:
+                break
+            try:
+                self._optimise(gp, jitter=1e-6 * 10**attempt)
+                break
+            except (NotPSDError, RuntimeError, ValueError) as err:
+                logger.warning("GP fit failed (%s); retrying with noise floor %.1e", err, noise_lb * 100)
+                noise_lb *= 100
+        self.gp = gp
+        self.gp.eval()
+        self.gp.requires_grad_(False)  # predictions differentiate in X only
+        self._cache = None
+        if self.warm_start and len(y) >= 2:
+            self._warm_state = {k: v.detach().clone() for k, v in gp.named_parameters()}
+
+    def _optimise(self, gp: _ExactGP, jitter: float) -> None:
+        gp.train()
+        mll = gpytorch.mlls.ExactMarginalLogLikelihood(gp.likelihood, gp)
+        with gpytorch.settings.cholesky_jitter(float_value=max(jitter, 1e-5), double_value=jitter), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit_gpytorch_mll_scipy(mll, options={"maxiter": self.fit_maxiter})
+        for name, value in gp.named_parameters():
+            if not torch.isfinite(value).all():
+                raise ValueError(f"non-finite hyper-parameter {name} after fitting")
+
+    # ------------------------------------------------------------- predict
+    def _chunk_rows(self) -> int:
+        n_train = max(self._X.shape[0], 1)
+        bytes_per_row = 8 * (n_train + self.space.d + int(self.space.cardinalities.sum())) * 4
+        return max(64, int(self.memory_budget_mb * 2**20 // bytes_per_row))
+
+    def _prediction_cache(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cholesky factor ``L`` of ``K + noise I`` ``[n, n]`` and ``alpha = (K + noise I)^-1 (y - m)`` ``[n]``,
+        computed once per fit or conditioning and reused by every posterior call."""
+        if self._cache is None:
+            assert self.gp is not None
+            with torch.no_grad():
+                K = to_dense(self.gp.covar_module(self._X))
+                K = K + self.gp.likelihood.noise * torch.eye(len(K), dtype=K.dtype, device=K.device)
+                L = _robust_cholesky(K)
+                resid = (self._y - self._y_mean) / self._y_std - self.gp.mean_module.constant
+                alpha = torch.cholesky_solve(resid.unsqueeze(-1), L).squeeze(-1)
+            self._cache = (L, alpha)
+        return self._cache
+
+    def _predict(self, X: torch.Tensor, full_cov: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standardised latent mean ``[m]`` and variance ``[m]`` (or covariance ``[m, m]``) at ``X`` ``[m, d]``."""
+        assert self.gp is not None
+        prior_mean = self.gp.mean_module.constant.reshape(())
+        covar = self.gp.covar_module
+        if full_cov:
+            prior = to_dense(covar(X))
+        else:
+            prior = covar(X, diag=True)
+        if self._X.shape[0] == 0:
+            return prior_mean.expand(X.shape[0]), prior
+        L, alpha = self._prediction_cache()
+        Ks = to_dense(covar(X, self._X))  # [m, n]
+        mean = prior_mean + Ks @ alpha
+        V = torch.linalg.solve_triangular(L, Ks.transpose(-1, -2), upper=False)  # [n, m]
+        if full_cov:
+            return mean, prior - V.transpose(-1, -2) @ V
+        return mean, prior - (V * V).sum(-2)
+
+    def posterior(self, X: torch.Tensor) -> Posterior:
+        if self.gp is None:
+            raise RuntimeError("posterior() called before fit()")
+        X = self._to(X)
+        flat = X.reshape(-1, X.shape[-1])
+        rows = self._chunk_rows()
+        parts = [self._predict(flat[i:i + rows], full_cov=False) for i in range(0, flat.shape[0], rows)]
+        mean = torch.cat([p[0] for p in parts]).reshape(X.shape[:-1]) * self._y_std + self._y_mean
+        var = torch.cat([p[1] for p in parts]).reshape(X.shape[:-1]).clamp(min=1e-12) * self._y_std**2
+        return Posterior(mean=mean, variance=var)
+
+    def sample(self, X: torch.Tensor, n_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        if self.gp is None:
+            raise RuntimeError("sample() called before fit()")
+        X = self._to(X)
+        with torch.no_grad():
+            mean, cov = self._predict(X, full_cov=True)
+            L = _robust_cholesky(cov)
+            z = torch.randn(cov.shape[-1], n_samples, generator=generator, dtype=cov.dtype).to(cov.device)
+            samples = (mean.unsqueeze(-1) + L @ z).T
+        return samples * self._y_std + self._y_mean
+
+    def condition_on(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        if self.gp is None:
+            raise RuntimeError("condition_on() called before fit()")
+        self._X = torch.cat([self._X, self._to(X)])
+        self._y = torch.cat([self._y, self._to(y).reshape(-1)])
+        self._cache = None
+
+    # ----------------------------------------------------------- save/load
+    def state_for_warm_start(self) -> dict[str, list] | None:
+        """The hyper-parameters the next fit starts from, as plain lists (for solver save/load)."""
+        if self._warm_state is None:
+            return None
+        return {k: v.detach().cpu().tolist() for k, v in self._warm_state.items()}
+
+    def load_warm_start(self, state: dict[str, list]) -> None:
+        """Restore what :meth:`state_for_warm_start` returned."""
+        self._warm_state = {k: torch.tensor(v, dtype=self.dtype, device=self.device) for k, v in state.items()}
+
+    # ------------------------------------------------------------ inspect
+    def numeric_lengthscales(self) -> torch.Tensor | None:
+        if self.gp is None or not len(self.space.numeric_columns):
+            return None
+        base = self.gp.covar_module.base_kernel
+        numeric = base.numeric if isinstance(base, MixtureKernel) else base
+        for module in numeric.modules():
+            if isinstance(module, (MaternKernel, RBFKernel)):
+                return module.lengthscale.detach().reshape(-1)
+        return None
+
+
+def _robust_cholesky(K: torch.Tensor) -> torch.Tensor:
+    """Lower Cholesky factor of a PSD matrix ``[n, n]``, adding jitter until it succeeds."""
+    eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
+    scale = float(K.diagonal().abs().mean()) if K.numel() else 1.0
+    for jitter in (0.0, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2):
+        L, info = torch.linalg.cholesky_ex(K + jitter * scale * eye)
+        if int(info) == 0:
+            return L
+    raise NotPSDError("matrix is not positive definite even with 1e-2 relative jitter")

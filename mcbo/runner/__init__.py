@@ -1,0 +1,14 @@
+"""Benchmark suites: configs of solvers x tasks x seeds, run in-process or on Dask, stored in SQLite.
+
+``load_config`` reads a suite YAML, ``run_suite`` runs (or resumes) it into a results database, and
+:mod:`mcbo.runner.report` turns a database into rank tables, best values, timings and plots.
+"""
+
+from mcbo.runner.config import ConfigError, JobSpec, SolverSpec, SuiteConfig, TaskSpec, load_config, parse_config
+from mcbo.runner.executor import SuiteError, preflight, run_suite
+from mcbo.runner.storage import ResultsDB
+
+__all__ = [
+    "ConfigError", "JobSpec", "ResultsDB", "SolverSpec", "SuiteConfig", "SuiteError", "TaskSpec", "load_config",
+    "parse_config", "preflight", "run_suite",
+]

@@ -1,0 +1,116 @@
+"""Command-line front end of suites: ``bench`` runs (or resumes) a suite, ``report`` summarises a database.
+
+``mcbo.cli`` adds these commands with :func:`add_commands`; ``python -m mcbo.runner.cli`` runs them
+on their own::
+
+    python -m mcbo.runner.cli bench configs/quick.yaml --workers 2 --db results/quick.db
+    python -m mcbo.runner.cli report results/quick.db --out results/quick_report
+
+Each command's ``func`` takes the parsed arguments and returns an exit status: 0 when everything
+ran, 1 when some runs failed (the table printed says which), 2 when the suite could not start
+(bad config, missing recipe or task; nothing was run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from mcbo.runner.config import ConfigError, load_config
+
+logger = logging.getLogger(__name__)
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench`` and ``report`` to an argparse ``subparsers`` object (each sets ``func``)."""
+    bench = subparsers.add_parser(
+        "bench", help="run or resume a benchmark suite (solvers x tasks x seeds) from a YAML config",
+        description="Run every (solver, task, seed) of a suite config, storing each evaluation in SQLite. "
+                    "Re-running the same command resumes: finished runs are skipped, unfinished ones continue.")
+    bench.add_argument("config", help="suite config YAML (see configs/)")
+    where = bench.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None,
+                       help="run on a local Dask cluster of N worker processes (default: in this process)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on an existing Dask cluster, e.g. tcp://10.0.0.1:8786")
+    bench.add_argument("--db", default=None, help="results database (default: results/<suite name>.db)")
+    bench.add_argument("--torch-threads", type=int, default=None,
+                       help="torch threads per Dask worker (default 1 on a local cluster)")
+    bench.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    bench.set_defaults(func=bench_command)
+
+    report = subparsers.add_parser(
+        "report", help="rank tables, best values, timings and plots of a results database",
+        description="Write ranks.csv, best_values.csv, convergence.csv, timings.csv, rank_curve.csv, "
+                    "PNG plots and report.md for a suite results database.")
+    report.add_argument("db", help="results database written by `bench`")
+    report.add_argument("--out", default=None, help="output folder (default: <db folder>/<db name>_report)")
+    report.set_defaults(func=report_command)
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """Run the suite of ``args.config``; print the runs table."""
+    from mcbo.runner.executor import SuiteError, run_suite
+
+    try:
+        config = load_config(args.config)
+        db = Path(args.db) if args.db else Path("results") / f"{config.name}.db"
+        runs = run_suite(config, db, workers=args.workers, scheduler=args.scheduler,
+                         progress=not args.no_progress, torch_threads=args.torch_threads)
+    except (ConfigError, SuiteError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    failed = runs[runs["status"] != "done"]
+    shown = runs[["solver", "task", "seed", "status", "n_evaluations", "n_failed", "best_value"]]
+    print(shown.to_string(index=False))
+    print(f"results: {db}")
+    if not failed.empty:
+        for _, row in failed.iterrows():
+            last = (row["error"] or "").strip().splitlines()
+            print(f"run {row['solver']} / {row['task']} / seed {row['seed']} failed: {last[-1] if last else ''}",
+                  file=sys.stderr)
+        return 1
+    return 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """Write the report of ``args.db``; print the average-rank table."""
+    from mcbo.runner.report import build_report, markdown_table, write_report
+
+    db = Path(args.db)
+    if not db.is_file():
+        print(f"error: results database {str(db)!r} does not exist", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else db.parent / f"{db.stem}_report"
+    try:
+        report = build_report(db)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    files = write_report(report, out)
+    print(markdown_table(report.ranks, digits=3))
+    print(f"report: {files['markdown']}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m mcbo.runner.cli``."""
+    parser = argparse.ArgumentParser(prog="python -m mcbo.runner.cli", description=__doc__.split("\n\n")[0])
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_quiet_dask)
+    return int(args.func(args))
+
+
+def _quiet_dask(record: logging.LogRecord) -> bool:
+    """Drop Dask's and tornado's own info messages (cluster start/stop chatter); keep their warnings."""
+    return record.levelno >= logging.WARNING or not record.name.startswith(("distributed", "tornado"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

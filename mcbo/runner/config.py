@@ -1,0 +1,298 @@
+"""Benchmark-suite configs: which solvers x tasks x seeds, with what budget.
+
+A suite config is a YAML mapping::
+
+    name: quick                     # optional, defaults to the file's stem
+    budget: 30                      # evaluations per run (one run = solver x task x seed)
+    batch_size: 1                   # points asked for at once (default 1)
+    n_init: 10                      # optional: replaces ``n_init`` of every recipe that declares one
+    seeds: 2                        # an int n (seeds 0..n-1) or a list of distinct ints
+    solvers:
+      - rs                                          # a named recipe (solvers/rs.yaml)
+      - {name: rs_sobol, solver: rs, method: sobol} # an inline recipe (needs a name)
+      - {recipe: rs, name: rs_b, method: sobol}     # a named recipe with overrides
+    tasks:
+      - ackley_cat                                  # a registered task with its defaults
+      - {name: pest_control, kwargs: {n_stages: 25}}
+      - {task: ackley_cat, name: ackley_cat_10, kwargs: {n_dims: 10}}  # same task, another label
+    exclude:                        # optional (solver, task) pairs that are not run
+      - {solver: rs_b, task: ackley_cat_10}
+    imports: [my_package.tasks]     # optional modules imported first (they register tasks/solvers)
+
+Loading only checks the config's shape; whether every named recipe and task exists is checked by
+:func:`mcbo.runner.executor.preflight` before a suite runs, so configs may name solvers and tasks
+that are still being written. Every error is a :class:`ConfigError` naming the field, the value
+and what is allowed.
+
+The task instance is the same for every seed (as in the MCBO protocol: the seed varies the solver);
+put ``seed`` in a task's ``kwargs`` to pick another instance.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+TOP_LEVEL_KEYS = ("name", "description", "budget", "batch_size", "n_init", "seeds", "solvers", "tasks", "exclude",
+                  "imports")
+TASK_KEYS = ("task", "name", "kwargs")
+
+
+class ConfigError(ValueError):
+    """A suite config is malformed; the message names the field, the value and what is allowed."""
+
+
+@dataclass
+class SolverSpec:
+    """One solver of a suite.
+
+    Attributes:
+        label: the solver's name in the results database and reports (unique in a suite).
+        recipe: a named recipe (``solvers/<name>.yaml``) or an inline recipe dict.
+        overrides: top-level recipe keys replaced when building it.
+    """
+
+    label: str
+    recipe: str | dict[str, Any]
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data identifying this solver (stored with every run)."""
+        return {"label": self.label, "recipe": copy.deepcopy(self.recipe), "overrides": copy.deepcopy(self.overrides)}
+
+
+@dataclass
+class TaskSpec:
+    """One task of a suite: the registered task ``name`` built with ``kwargs``, reported as ``label``."""
+
+    label: str
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data identifying this task (stored with every run)."""
+        return {"label": self.label, "name": self.name, "kwargs": copy.deepcopy(self.kwargs)}
+
+
+@dataclass
+class JobSpec:
+    """One run of a suite: ``solver`` on ``task`` with ``seed`` for ``budget`` evaluations."""
+
+    solver: SolverSpec
+    task: TaskSpec
+    seed: int
+    budget: int
+    batch_size: int = 1
+    n_init: int | None = None
+    imports: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """``(solver label, task label, seed)``: the run's identity in a results database."""
+        return self.solver.label, self.task.label, self.seed
+
+    def identity(self) -> dict[str, Any]:
+        """What must not change between a run and its resumption (budget and batch size may)."""
+        return {"solver": self.solver.to_dict(), "task": self.task.to_dict(), "seed": self.seed,
+                "n_init": self.n_init}
+
+    def identity_json(self) -> str:
+        """:meth:`identity` as canonical JSON."""
+        return json.dumps(self.identity(), sort_keys=True, default=str)
+
+
+@dataclass
+class SuiteConfig:
+    """A validated suite config; :meth:`jobs` expands it into runs."""
+
+    name: str
+    budget: int
+    solvers: list[SolverSpec]
+    tasks: list[TaskSpec]
+    seeds: list[int]
+    batch_size: int = 1
+    n_init: int | None = None
+    exclude: list[tuple[str, str]] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
+    description: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def jobs(self) -> list[JobSpec]:
+        """Every (solver, task, seed) run not excluded, seed-major so early results cover all pairs."""
+        excluded = set(self.exclude)
+        return [
+            JobSpec(solver=s, task=t, seed=seed, budget=self.budget, batch_size=self.batch_size,
+                    n_init=self.n_init, imports=tuple(self.imports))
+            for seed in self.seeds
+            for t in self.tasks
+            for s in self.solvers
+            if (s.label, t.label) not in excluded
+        ]
+
+
+def load_config(path: str | Path) -> SuiteConfig:
+    """Read and validate the suite config at ``path`` (YAML)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+    return parse_config(raw, default_name=path.stem, source=str(path))
+
+
+def parse_config(raw: Any, default_name: str = "suite", source: str = "config") -> SuiteConfig:
+    """Validate a config mapping (as read from YAML) into a :class:`SuiteConfig`."""
+    where = _Where(source)
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: a suite config must be a mapping, got {type(raw).__name__}")
+    unknown = [k for k in raw if k not in TOP_LEVEL_KEYS]
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {unknown}; allowed keys are {list(TOP_LEVEL_KEYS)}")
+    for required in ("budget", "solvers", "tasks", "seeds"):
+        if required not in raw:
+            raise ConfigError(f"{source}: missing required key {required!r}")
+
+    name = raw.get("name", default_name)
+    if not isinstance(name, str) or not name.strip():
+        raise where.error("name", name, "a non-empty string")
+    description = raw.get("description", "") or ""
+    if not isinstance(description, str):
+        raise where.error("description", description, "a string")
+    budget = _positive_int(where, "budget", raw["budget"])
+    batch_size = _positive_int(where, "batch_size", raw.get("batch_size", 1))
+    n_init = raw.get("n_init")
+    if n_init is not None:
+        n_init = _positive_int(where, "n_init", n_init)
+        if n_init > budget:
+            raise where.error("n_init", n_init, f"an integer no larger than budget ({budget})")
+    seeds = _parse_seeds(where, raw["seeds"])
+    solvers = _parse_list(where, "solvers", raw["solvers"], _parse_solver)
+    tasks = _parse_list(where, "tasks", raw["tasks"], _parse_task)
+    exclude = _parse_exclude(where, raw.get("exclude") or [], solvers, tasks)
+    imports = raw.get("imports") or []
+    if not isinstance(imports, list) or not all(isinstance(m, str) and m for m in imports):
+        raise where.error("imports", imports, "a list of module names")
+    config = SuiteConfig(name=name, budget=budget, solvers=solvers, tasks=tasks, seeds=seeds,
+                         batch_size=batch_size, n_init=n_init, exclude=exclude, imports=list(imports),
+                         description=description, raw=copy.deepcopy(dict(raw)))
+    if not config.jobs():
+        raise ConfigError(f"{source}: exclude leaves no (solver, task) pair to run")
+    return config
+
+
+class _Where:
+    """Formats errors as ``<source>: <field>: got <value>; expected <allowed>``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def error(self, field_name: str, value: Any, allowed: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {field_name}: got {value!r}; expected {allowed}")
+
+
+def _positive_int(where: _Where, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise where.error(name, value, "a positive integer")
+    return int(value)
+
+
+def _parse_seeds(where: _Where, value: Any) -> list[int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise where.error("seeds", value, "a positive number of seeds or a list of distinct integers >= 0")
+        return list(range(value))
+    if not isinstance(value, list) or not value:
+        raise where.error("seeds", value, "a positive number of seeds or a list of distinct integers >= 0")
+    for i, seed in enumerate(value):
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise where.error(f"seeds[{i}]", seed, "an integer >= 0")
+    if len(set(value)) != len(value):
+        raise where.error("seeds", value, "distinct seeds")
+    return [int(s) for s in value]
+
+
+def _parse_list(where: _Where, name: str, value: Any, parse_item) -> list:
+    if not isinstance(value, list) or not value:
+        raise where.error(name, value, "a non-empty list")
+    items = [parse_item(where, f"{name}[{i}]", item) for i, item in enumerate(value)]
+    labels = [item.label for item in items]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise where.error(name, duplicates, "distinct names (give repeated entries a different 'name')")
+    return items
+
+
+def _label(where: _Where, name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise where.error(name, value, "a non-empty string")
+    return value
+
+
+def _parse_solver(where: _Where, name: str, item: Any) -> SolverSpec:
+    if isinstance(item, str):
+        return SolverSpec(label=_label(where, name, item), recipe=item)
+    if not isinstance(item, Mapping):
+        raise where.error(name, item, "a recipe name or a mapping (an inline recipe with 'solver' and 'name', "
+                                      "or 'recipe' plus overrides)")
+    if "solver" in item and "recipe" in item:
+        raise where.error(name, dict(item), "either 'solver' (an inline recipe) or 'recipe' (a named recipe "
+                                            "with overrides), not both")
+    if "solver" in item:
+        if "name" not in item:
+            raise where.error(f"{name}.name", None, "a name for the inline recipe (used in results and reports)")
+        label = _label(where, f"{name}.name", item["name"])
+        _label(where, f"{name}.solver", item["solver"])
+        return SolverSpec(label=label, recipe=copy.deepcopy(dict(item)))
+    if "recipe" in item:
+        recipe = _label(where, f"{name}.recipe", item["recipe"])
+        label = _label(where, f"{name}.name", item.get("name", recipe))
+        overrides = {k: copy.deepcopy(v) for k, v in item.items() if k not in ("recipe", "name")}
+        return SolverSpec(label=label, recipe=recipe, overrides=overrides)
+    raise where.error(name, dict(item), "a mapping with 'solver' (an inline recipe) or 'recipe' (a named recipe)")
+
+
+def _parse_task(where: _Where, name: str, item: Any) -> TaskSpec:
+    if isinstance(item, str):
+        return TaskSpec(label=_label(where, name, item), name=item)
+    if not isinstance(item, Mapping):
+        raise where.error(name, item, "a task name or a mapping with keys from " + str(list(TASK_KEYS)))
+    unknown = [k for k in item if k not in TASK_KEYS]
+    if unknown:
+        raise where.error(f"{name}", dict(item), f"only the keys {list(TASK_KEYS)} (unknown: {unknown})")
+    if "task" not in item and "name" not in item:
+        raise where.error(name, dict(item), "a 'name' (the registered task) or 'task' (the registered task) "
+                                            "plus 'name' (its label)")
+    task_name = _label(where, f"{name}.task" if "task" in item else f"{name}.name", item.get("task", item.get("name")))
+    label = _label(where, f"{name}.name", item.get("name", task_name))
+    kwargs = item.get("kwargs") or {}
+    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        raise where.error(f"{name}.kwargs", kwargs, "a mapping of keyword arguments of the task")
+    return TaskSpec(label=label, name=task_name, kwargs=copy.deepcopy(dict(kwargs)))
+
+
+def _parse_exclude(where: _Where, value: Any, solvers: list[SolverSpec], tasks: list[TaskSpec]) -> list[tuple[str, str]]:
+    if not isinstance(value, list):
+        raise where.error("exclude", value, "a list of {solver: NAME, task: NAME} mappings")
+    solver_labels = [s.label for s in solvers]
+    task_labels = [t.label for t in tasks]
+    pairs: list[tuple[str, str]] = []
+    for i, entry in enumerate(value):
+        if not isinstance(entry, Mapping) or not entry or set(entry) - {"solver", "task"}:
+            raise where.error(f"exclude[{i}]", entry, "a mapping with 'solver' and/or 'task'")
+        solver = entry.get("solver")
+        task = entry.get("task")
+        if solver is not None and solver not in solver_labels:
+            raise where.error(f"exclude[{i}].solver", solver, f"one of the suite's solvers {solver_labels}")
+        if task is not None and task not in task_labels:
+            raise where.error(f"exclude[{i}].task", task, f"one of the suite's tasks {task_labels}")
+        for s in [solver] if solver is not None else solver_labels:
+            for t in [task] if task is not None else task_labels:
+                pairs.append((s, t))
+    return pairs

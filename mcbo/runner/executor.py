@@ -1,0 +1,240 @@
+"""Run a suite: check it, expand it into jobs, run them in-process or on Dask, record every evaluation.
+
+Where jobs run:
+
+* ``workers`` None or 0 -- one after another in this process;
+* ``workers`` >= 1 -- on a :class:`distributed.LocalCluster` of that many worker *processes*, one
+  thread each, with ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``/``OPENBLAS_NUM_THREADS`` and
+  ``torch.set_num_threads`` set to ``torch_threads`` (default 1) in every worker;
+* ``scheduler`` an address -- on an existing Dask cluster.
+
+How results travel: each job runs whole on one worker (the solver's model fits and acquisition
+optimisation are the expensive part, so they stay with the evaluations) and puts every evaluation
+into a :class:`distributed.Queue` as soon as it is made. The client drains the queue and is the only
+writer of the SQLite database, committing each evaluation on its own; a queue was chosen over
+futures per batch because it streams single evaluations without the client holding the solver, and
+over pub/sub because queued messages are kept by the scheduler until the client takes them.
+
+Resume: running the same suite on the same database skips runs that have their budget of
+evaluations and continues the others from their stored evaluations (see :mod:`mcbo.runner.jobs`).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from mcbo.runner.config import ConfigError, JobSpec, SuiteConfig, load_config
+from mcbo.runner.jobs import build_job_solver, build_job_task, import_modules, run_job
+from mcbo.runner.storage import ResultsDB
+
+logger = logging.getLogger(__name__)
+
+
+class SuiteError(ValueError):
+    """A suite cannot start: the message lists every missing recipe/task or solver that cannot be built."""
+
+
+# --------------------------------------------------------------------------- preflight
+def preflight(config: SuiteConfig, build: bool = True) -> None:
+    """Check, before anything runs, that every solver recipe and task of ``config`` exists.
+
+    With ``build`` each task is built once and each solver is built on the space of each task it runs
+    on, which also catches bad recipe settings and solvers that do not support a space (add an
+    ``exclude`` entry for those).
+
+    Raises:
+        SuiteError: naming every missing recipe or task and every failed build.
+    """
+    from mcbo.solvers.registry import list_recipes, load_recipe
+    from mcbo.tasks import TASKS
+
+    try:
+        import_modules(config.imports)
+    except ValueError as err:
+        raise SuiteError(f"suite {config.name!r}: {err}") from None
+    problems: list[str] = []
+    for spec in config.solvers:
+        if isinstance(spec.recipe, str):
+            try:
+                load_recipe(spec.recipe)
+            except ValueError:
+                problems.append(f"solver {spec.label!r}: no recipe named {spec.recipe!r} "
+                                f"(available recipes: {list_recipes()})")
+    for spec in config.tasks:
+        if spec.name not in TASKS:
+            problems.append(f"task {spec.label!r}: no registered task named {spec.name!r} "
+                            f"(registered tasks: {sorted(TASKS)})")
+    if problems or not build:
+        _raise_problems(config, problems)
+        return
+    spaces = {}
+    for spec in config.tasks:
+        job = JobSpec(solver=config.solvers[0], task=spec, seed=0, budget=1, imports=tuple(config.imports))
+        try:
+            spaces[spec.label] = build_job_task(job).space
+        except Exception as err:  # noqa: BLE001 -- reported to the user with the task's name
+            problems.append(f"task {spec.label!r}: cannot be built with kwargs {spec.kwargs}: "
+                            f"{type(err).__name__}: {err}")
+    pairs = {(job.solver.label, job.task.label): job for job in config.jobs()}
+    for (solver_label, task_label), job in pairs.items():
+        if task_label not in spaces:
+            continue
+        try:
+            build_job_solver(job, spaces[task_label])
+        except Exception as err:  # noqa: BLE001 -- reported to the user with the solver and task names
+            problems.append(f"solver {solver_label!r} on task {task_label!r}: cannot be built: "
+                            f"{type(err).__name__}: {err}")
+    _raise_problems(config, problems)
+
+
+def _raise_problems(config: SuiteConfig, problems: list[str]) -> None:
+    if problems:
+        lines = "\n  - ".join(problems)
+        raise SuiteError(f"suite {config.name!r} cannot run; nothing was started:\n  - {lines}")
+
+
+# --------------------------------------------------------------------------- recording
+@dataclass
+class Todo:
+    job: JobSpec
+    run_id: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    state: str | None = None
+
+
+class Recorder:
+    """The client side: turns job messages into database rows and progress-bar updates."""
+
+    def __init__(self, db: ResultsDB, n_jobs: int, jobs_done: int, n_evals: int, evals_done: int,
+                 progress: bool) -> None:
+        self.db = db
+        self.job_bar = tqdm(total=n_jobs, initial=jobs_done, desc="runs", unit="run", disable=not progress,
+                            position=0)
+        self.eval_bar = tqdm(total=n_evals, initial=evals_done, desc="evaluations", unit="eval",
+                             disable=not progress, position=1)
+        self.finished: set[int] = set()
+
+    def handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "eval":
+            if self.db.add_evaluation(message):
+                self.eval_bar.update(1)
+        elif kind == "state":
+            self.db.save_state(message["run_id"], int(message["n_evaluations"]), message["state"])
+        elif kind == "done":
+            self._finish(int(message["run_id"]), "done", None)
+        else:
+            raise ValueError(f"unknown job message type {kind!r}")
+
+    def start(self, run_id: int) -> None:
+        self.db.set_status(run_id, "running")
+
+    def fail(self, run_id: int, job: JobSpec, err: BaseException) -> None:
+        text = "".join(traceback.format_exception(type(err), err, err.__traceback__)).strip()
+        logger.error("run %s %s failed: %s: %s", run_id, job.key, type(err).__name__, err)
+        self._finish(run_id, "failed", text)
+
+    def _finish(self, run_id: int, status: str, error: str | None) -> None:
+        if run_id in self.finished:
+            return
+        self.finished.add(run_id)
+        self.db.set_status(run_id, status, error)
+        self.job_bar.update(1)
+
+    def close(self) -> None:
+        self.eval_bar.close()
+        self.job_bar.close()
+
+
+# --------------------------------------------------------------------------- run_suite
+def run_suite(
+    config: SuiteConfig | str | Path,
+    db_path: str | Path,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    torch_threads: int | None = None,
+    checkpoint_seconds: float = 30.0,
+    check_build: bool = True,
+) -> pd.DataFrame:
+    """Run (or resume) every job of a suite, storing each evaluation in the SQLite file ``db_path``.
+
+    Args:
+        config: a :class:`SuiteConfig` or the path of its YAML file.
+        db_path: results database (created if missing; reused to resume).
+        workers: None/0 runs in-process; n >= 1 starts a local Dask cluster of n worker processes.
+        scheduler: address of an existing Dask scheduler (instead of ``workers``).
+        progress: show tqdm bars over runs and evaluations.
+        torch_threads: ``torch.set_num_threads`` on Dask workers (default 1); in-process runs leave
+            the calling process alone unless this is given.
+        checkpoint_seconds: how often (at most) a job stores its solver checkpoint (see :func:`run_job`).
+        check_build: let :func:`preflight` build every task and solver before running.
+
+    Returns:
+        :meth:`ResultsDB.runs_frame` restricted to the suite's runs (status, counts, best value).
+
+    Raises:
+        ConfigError: a malformed config or bad arguments.
+        SuiteError: a missing recipe or task (nothing is run or written).
+        ValueError: the database holds one of the runs made with other settings.
+    """
+    if not isinstance(config, SuiteConfig):
+        config = load_config(config)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise ConfigError(f"workers: got {workers!r}; expected None or an integer >= 0")
+    if workers and scheduler:
+        raise ConfigError(f"give either workers ({workers}) or scheduler ({scheduler!r}), not both")
+    if torch_threads is not None and (not isinstance(torch_threads, int) or torch_threads < 1):
+        raise ConfigError(f"torch_threads: got {torch_threads!r}; expected a positive integer")
+    if checkpoint_seconds < 0:
+        raise ConfigError(f"checkpoint_seconds: got {checkpoint_seconds!r}; expected a number >= 0")
+    preflight(config, build=check_build)
+
+    with ResultsDB(db_path) as db:
+        db.register_suite(config.name, config.raw)
+        jobs = config.jobs()
+        run_ids = [db.ensure_run(job) for job in jobs]
+        todo: list[Todo] = []
+        evals_done = 0
+        for job, run_id in zip(jobs, run_ids):
+            n = db.count(run_id)
+            evals_done += min(n, job.budget)
+            if n >= job.budget:
+                if db.status(run_id) != "done":
+                    db.set_status(run_id, "done")
+                continue
+            todo.append(Todo(job, run_id, db.history(run_id), db.load_state(run_id)))
+        logger.info("suite %r: %d runs, %d to run (%d evaluations stored)", config.name, len(jobs), len(todo),
+                    evals_done)
+        recorder = Recorder(db, len(jobs), len(jobs) - len(todo), sum(j.budget for j in jobs), evals_done,
+                             progress)
+        try:
+            if todo and not workers and not scheduler:
+                _run_in_process(todo, recorder, checkpoint_seconds, torch_threads)
+            elif todo:
+                from mcbo.runner.dask_backend import run_on_dask
+
+                run_on_dask(todo, recorder, workers, scheduler, checkpoint_seconds,
+                             1 if torch_threads is None and not scheduler else torch_threads)
+        finally:
+            recorder.close()
+        frame = db.runs_frame()
+    return frame[frame["run_id"].isin(run_ids)].reset_index(drop=True)
+
+
+def _run_in_process(todo: list[Todo], recorder: Recorder, checkpoint_seconds: float,
+                    torch_threads: int | None) -> None:
+    for item in todo:
+        recorder.start(item.run_id)
+        try:
+            run_job(item.job, item.run_id, recorder.handle, history=item.history, state=item.state,
+                    checkpoint_seconds=checkpoint_seconds, torch_threads=torch_threads)
+        except Exception as err:  # noqa: BLE001 -- a failed run is recorded and the suite goes on
+            recorder.fail(item.run_id, item.job, err)

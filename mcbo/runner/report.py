@@ -1,0 +1,307 @@
+"""Reports of a suite results database: ranks, best values, convergence curves, timings.
+
+Follows the evaluation protocol of the MCBO benchmark (Dreczkowski, Grosnit & Bou Ammar, "Framework
+and Benchmarks for Combinatorial and Mixed-variable Bayesian Optimization", NeurIPS 2023 Datasets
+and Benchmarks): on every task, for every seed and every evaluation index, solvers are ranked on
+their best value so far (1 = lowest, ties share the average rank); a solver's rank on a task is the
+mean over seeds and evaluation indices, and its overall rank the mean over tasks.
+
+Comparisons are made on equal terms: on each task only the first ``H`` evaluations are used, ``H``
+being the shortest run of that task (a warning names unfinished runs), and ranks use only the seeds
+that every solver of the task has. A run with no evaluation is left out. Before its first successful
+evaluation a run's best value is ``+inf`` (last in every ranking).
+
+Every function returns pandas DataFrames; :func:`write_report` also writes them as CSV and markdown
+next to PNG plots.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mcbo.runner.storage import ResultsDB
+
+logger = logging.getLogger(__name__)
+
+_EVAL_COLUMNS = ["run_id", "solver", "task", "seed", "index", "batch", "value", "error", "fit_seconds", "acq_seconds",
+                 "eval_seconds"]
+
+
+def load_evaluations(db: str | Path | ResultsDB) -> pd.DataFrame:
+    """Every stored evaluation: run_id, solver, task, seed, index, batch, value (NaN if failed), error,
+    failed, fit_seconds, acq_seconds, eval_seconds."""
+    if isinstance(db, ResultsDB):
+        frame = db.evaluations_frame()
+    else:
+        with ResultsDB(db, readonly=True) as opened:
+            frame = opened.evaluations_frame()
+    frame = frame[_EVAL_COLUMNS].copy()
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
+    frame["failed"] = frame["value"].isna()
+    return frame.sort_values(["run_id", "index"]).reset_index(drop=True)
+
+
+def best_so_far(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """``evaluations`` with a ``best`` column: each run's running minimum (``+inf`` before a success)."""
+    frame = evaluations.sort_values(["run_id", "index"]).copy()
+    frame["best"] = frame["value"].fillna(np.inf).groupby(frame["run_id"]).cummin()
+    return frame
+
+
+def _comparable(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """Best-so-far rows cut, per task, to the shortest run's length ``H`` (``index < H``)."""
+    frame = best_so_far(evaluations)
+    lengths = frame.groupby(["task", "run_id"]).size()
+    keep = []
+    for task, per_run in lengths.groupby(level="task"):
+        horizon = int(per_run.min())
+        if per_run.max() > horizon:
+            logger.warning("task %r: runs have %d to %d evaluations; comparing the first %d", task,
+                           int(per_run.min()), int(per_run.max()), horizon)
+        keep.append(frame[(frame["task"] == task) & (frame["index"] < horizon)])
+    if not keep:
+        return frame.iloc[:0]
+    return pd.concat(keep, ignore_index=True)
+
+
+def _rank_cells(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """Rank of every solver in every (task, seed, index) cell: columns task, seed, index, solver, rank."""
+    frame = _comparable(evaluations)
+    out = []
+    for task, sub in frame.groupby("task", sort=True):
+        wide = sub.set_index(["seed", "index", "solver"])["best"].unstack("solver")
+        complete = wide.dropna(axis=0, how="any")
+        dropped = sorted(set(wide.index.get_level_values("seed")) - set(complete.index.get_level_values("seed")))
+        if dropped:
+            logger.warning("task %r: seeds %s are missing for some solvers; ranking without them", task, dropped)
+        ranks = complete.rank(axis=1, method="average", ascending=True)
+        long = ranks.stack().rename("rank").reset_index()
+        long.insert(0, "task", task)
+        out.append(long)
+    if not out:
+        return pd.DataFrame(columns=["task", "seed", "index", "solver", "rank"])
+    return pd.concat(out, ignore_index=True)
+
+
+def average_ranks(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """MCBO average-rank table: rows solvers, a column per task (mean rank over seeds and evaluation
+    indices) and ``average`` (mean over the solver's tasks); sorted best first."""
+    cells = _rank_cells(evaluations)
+    table = cells.groupby(["solver", "task"])["rank"].mean().unstack("task")
+    table.columns.name = None
+    table["average"] = table.mean(axis=1, skipna=True)
+    table.index.name = "solver"
+    return table.sort_values("average")
+
+
+def rank_curve(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """Mean rank (over tasks and seeds) after each number of evaluations: index ``n_evaluations``
+    (1-based), a column per solver."""
+    cells = _rank_cells(evaluations)
+    per_task = cells.groupby(["task", "index", "solver"])["rank"].mean()
+    curve = per_task.groupby(level=["index", "solver"]).mean().unstack("solver")
+    curve.index = curve.index + 1
+    curve.index.name = "n_evaluations"
+    curve.columns.name = None
+    return curve
+
+
+def _mean_se(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error (``std(ddof=1) / sqrt(n)``) of ``values`` ``[n]``; se is NaN for n < 2."""
+    values = np.asarray(values, dtype=float)
+    mean = float(np.mean(values)) if values.size else math.nan
+    if values.size < 2 or not np.all(np.isfinite(values)):
+        return mean, math.nan
+    return mean, float(np.std(values, ddof=1) / math.sqrt(values.size))
+
+
+def best_values(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """Best value found per solver x task: columns solver, task, mean, se, n_runs, n_evaluations
+    (the comparison horizon); ``+inf`` where a run never succeeded."""
+    frame = _comparable(evaluations)
+    final = frame.groupby(["solver", "task", "run_id"])["best"].last()
+    horizon = frame.groupby(["solver", "task"])["index"].max() + 1
+    rows = []
+    for (solver, task), values in final.groupby(level=["solver", "task"]):
+        mean, se = _mean_se(values.to_numpy())
+        rows.append({"solver": solver, "task": task, "mean": mean, "se": se, "n_runs": int(values.size),
+                     "n_evaluations": int(horizon.loc[(solver, task)])})
+    return pd.DataFrame(rows, columns=["solver", "task", "mean", "se", "n_runs", "n_evaluations"])
+
+
+def convergence(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """Mean best-so-far +- standard error over seeds vs evaluations: columns task, solver,
+    n_evaluations, mean, se, n_runs (runs with a success by then; the others are left out)."""
+    frame = _comparable(evaluations)
+    finite = frame.assign(best=frame["best"].replace(np.inf, np.nan))
+    grouped = finite.groupby(["task", "solver", "index"])["best"]
+    out = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=1), "n_runs": grouped.count()})
+    out["se"] = out["std"] / np.sqrt(out["n_runs"])
+    out = out.drop(columns="std").reset_index()
+    out["n_evaluations"] = out.pop("index") + 1
+    return out[["task", "solver", "n_evaluations", "mean", "se", "n_runs"]]
+
+
+def timings(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """Seconds per iteration per solver x task: columns solver, task, n_iterations, fit_seconds,
+    acq_seconds, seconds_per_iteration (fit + acquisition per ``ask``) and eval_seconds (per evaluation)."""
+    batches = evaluations.drop_duplicates(["run_id", "batch"])
+    per_iter = batches.groupby(["solver", "task"]).agg(
+        n_iterations=("batch", "size"), fit_seconds=("fit_seconds", "mean"), acq_seconds=("acq_seconds", "mean"))
+    per_iter["seconds_per_iteration"] = per_iter["fit_seconds"] + per_iter["acq_seconds"]
+    per_iter["eval_seconds"] = evaluations.groupby(["solver", "task"])["eval_seconds"].mean()
+    return per_iter.reset_index()
+
+
+@dataclass
+class Report:
+    """Every table of a suite report (pandas DataFrames)."""
+
+    evaluations: pd.DataFrame
+    ranks: pd.DataFrame
+    rank_curve: pd.DataFrame
+    best_values: pd.DataFrame
+    convergence: pd.DataFrame
+    timings: pd.DataFrame
+
+    def best_values_table(self, digits: int = 4) -> pd.DataFrame:
+        """Wide table solver x task of ``"mean ± se"`` strings."""
+        table = self.best_values.assign(
+            text=[_format_mean_se(m, s, digits) for m, s in zip(self.best_values["mean"], self.best_values["se"])])
+        wide = table.pivot(index="solver", columns="task", values="text")
+        wide.columns.name = None
+        return wide
+
+    def timings_table(self) -> pd.DataFrame:
+        """Wide table solver x task of seconds per iteration (fit + acquisition)."""
+        wide = self.timings.pivot(index="solver", columns="task", values="seconds_per_iteration")
+        wide.columns.name = None
+        return wide
+
+
+def build_report(db: str | Path | ResultsDB) -> Report:
+    """Compute every report table from a results database."""
+    evaluations = load_evaluations(db)
+    if evaluations.empty:
+        raise ValueError(f"results database {str(getattr(db, 'path', db))!r} holds no evaluations")
+    return Report(evaluations=evaluations, ranks=average_ranks(evaluations), rank_curve=rank_curve(evaluations),
+                  best_values=best_values(evaluations), convergence=convergence(evaluations),
+                  timings=timings(evaluations))
+
+
+# ------------------------------------------------------------------------------- output
+def _format_mean_se(mean: float, se: float, digits: int) -> str:
+    if not math.isfinite(se):
+        return f"{mean:.{digits}g}"
+    return f"{mean:.{digits}g} ± {se:.2g}"
+
+
+def _safe_name(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(label)).strip("_") or "task"
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
+    """A DataFrame (index included) as a GitHub markdown table; floats with ``digits`` significant digits."""
+    def fmt(value: object) -> str:
+        if isinstance(value, (float, np.floating)):
+            return "" if np.isnan(value) else f"{value:.{digits}g}"
+        return str(value)
+
+    header = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    for idx, row in frame.iterrows():
+        lines.append("| " + " | ".join([fmt(idx)] + [fmt(v) for v in row.tolist()]) + " |")
+    return "\n".join(lines)
+
+
+def plot_convergence(curves: pd.DataFrame, task: str, path: str | Path) -> Path:
+    """PNG of mean best-so-far +- s.e. vs evaluations for every solver on ``task``."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(6.4, 4.2), dpi=120)
+    ax = fig.subplots()
+    for solver, sub in curves[curves["task"] == task].groupby("solver", sort=True):
+        x, mean, se = sub["n_evaluations"].to_numpy(), sub["mean"].to_numpy(), sub["se"].fillna(0.0).to_numpy()
+        (line,) = ax.plot(x, mean, label=str(solver), linewidth=1.5)
+        ax.fill_between(x, mean - se, mean + se, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_title(f"{task}: best value so far (mean ± s.e.)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("best value (minimised)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    return path
+
+
+def plot_rank_curve(curve: pd.DataFrame, path: str | Path) -> Path:
+    """PNG of each solver's mean rank (over tasks and seeds) vs evaluations."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(6.4, 4.2), dpi=120)
+    ax = fig.subplots()
+    for solver in curve.columns:
+        ax.plot(curve.index.to_numpy(), curve[solver].to_numpy(), label=str(solver), linewidth=1.5)
+    ax.set_title("average rank (lower is better)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("rank")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    return path
+
+
+def write_report(db: str | Path | ResultsDB | Report, out_dir: str | Path) -> dict[str, Path]:
+    """Write CSVs, PNG plots and ``report.md`` for a results database (or a built report) into ``out_dir``.
+
+    Returns:
+        The written files by role: ``ranks``, ``rank_curve``, ``best_values``, ``convergence``,
+        ``timings``, ``markdown``, ``rank_plot`` and ``convergence:<task>`` per task.
+    """
+    report = db if isinstance(db, Report) else build_report(db)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    for role, frame, index in (("ranks", report.ranks, True), ("rank_curve", report.rank_curve, True),
+                               ("best_values", report.best_values, False), ("convergence", report.convergence, False),
+                               ("timings", report.timings, False)):
+        files[role] = out / f"{role}.csv"
+        frame.to_csv(files[role], index=index)
+    files["rank_plot"] = plot_rank_curve(report.rank_curve, out / "ranks.png")
+    tasks = sorted(report.convergence["task"].unique())
+    for task in tasks:
+        files[f"convergence:{task}"] = plot_convergence(report.convergence, task,
+                                                        out / f"convergence_{_safe_name(task)}.png")
+    runs = report.evaluations.groupby(["solver", "task"])["run_id"].nunique()
+    sections = [
+        "# Benchmark report",
+        f"{report.evaluations['run_id'].nunique()} runs, {len(report.evaluations)} evaluations "
+        f"({int(report.evaluations['failed'].sum())} failed), {runs.index.get_level_values('solver').nunique()} "
+        f"solvers, {len(tasks)} tasks.",
+        "## Average rank (MCBO protocol; lower is better)",
+        markdown_table(report.ranks, digits=3),
+        "![average rank](ranks.png)",
+        "## Best value found (mean ± standard error over seeds; minimised)",
+        markdown_table(report.best_values_table()),
+        "## Seconds per iteration (model fit + acquisition per ask)",
+        markdown_table(report.timings_table(), digits=3),
+        "## Convergence",
+        *[f"![{task}](convergence_{_safe_name(task)}.png)" for task in tasks],
+    ]
+    files["markdown"] = out / "report.md"
+    files["markdown"].write_text("\n\n".join(sections) + "\n")
+    return files

@@ -1,0 +1,172 @@
+"""The Bayesian-optimisation loop composed from primitives.
+
+``BOSolver`` = initial design + model + acquisition + acquisition optimiser (+ trust region).
+Each :meth:`BOSolver.ask` after the initial design fits the model on the successful observations,
+then picks ``n`` points one at a time; after each pick (and for every point still pending from
+earlier asks) the model is conditioned on the point with its posterior mean as a fantasy value
+(the Kriging believer of Ginsbourger et al., 2010), so a batch spreads out.
+
+With a trust region (Casmopolitan), candidates stay inside it; when it collapses it restarts at
+the point with the best lower confidence bound among random points of the whole space
+(Wan et al., ICML 2021).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import torch
+
+from mcbo.acq_optim import build_acq_optimizer
+from mcbo.acq_optim.base import is_new, score
+from mcbo.acquisition import LowerConfidenceBound, build_acquisition
+from mcbo.models import build_model
+from mcbo.solvers.base import Solver
+from mcbo.solvers.registry import register_solver_kind
+from mcbo.space import SearchSpace
+from mcbo.trust_region import build_trust_region
+
+logger = logging.getLogger(__name__)
+
+_RESTART_CANDIDATES = 2000
+
+
+@register_solver_kind("bo")
+class BOSolver(Solver):
+    """Bayesian optimisation from a model, an acquisition, an acquisition optimiser and a trust region.
+
+    Args:
+        space: the search space.
+        model: model spec, e.g. ``{"type": "gp", "nominal_kernel": "transformed_overlap"}``.
+        acquisition: acquisition spec, e.g. ``{"type": "ei"}``.
+        acq_optimizer: optimiser spec, e.g. ``{"type": "interleaved", "n_restarts": 5}``.
+        trust_region: trust-region spec (``{"type": "casmopolitan", ...}``) or ``None``.
+        n_init: size of the initial design (evaluated before the model is used).
+        init_sampler: ``"sobol"`` or ``"uniform"`` initial design.
+        seed, device, dtype: see :class:`~mcbo.solvers.base.Solver`.
+    """
+
+    name = "bo"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        model: dict[str, Any] | None = None,
+        acquisition: dict[str, Any] | None = None,
+        acq_optimizer: dict[str, Any] | None = None,
+        trust_region: dict[str, Any] | None = None,
+        n_init: int = 20,
+        init_sampler: str = "sobol",
+        device: str | torch.device = "cpu",
+        dtype: str | torch.dtype = torch.float64,
+    ) -> None:
+        super().__init__(space, seed=seed, device=device, dtype=dtype)
+        if not isinstance(n_init, int) or n_init < 1:
+            raise ValueError(f"n_init must be a positive integer, got {n_init!r}")
+        if init_sampler not in ("sobol", "uniform"):
+            raise ValueError(f"init_sampler must be 'sobol' or 'uniform', got {init_sampler!r}")
+        self.model_spec = dict(model or {"type": "gp"})
+        self.acq_spec = dict(acquisition or {"type": "ei"})
+        self.acq_optimizer_spec = dict(acq_optimizer or {"type": "interleaved"})
+        self.model = build_model(self.model_spec, space, self.device, self.dtype)
+        self.acq_optimizer = build_acq_optimizer(self.acq_optimizer_spec)
+        self.trust_region = build_trust_region(trust_region, space)
+        self.n_init = n_init
+        self.init_sampler = init_sampler
+        self._check_combination()
+        self._init_design = space.sample(n_init, method=init_sampler, generator=self.np_rng, dtype=self.dtype)
+        self._n_init_used = 0
+
+    def _check_combination(self) -> None:
+        probe = build_acquisition(self.acq_spec, self.model, best_f=0.0, generator=self.torch_gen)
+        if self.acq_optimizer.needs_deterministic_acquisition and not probe.deterministic:
+            raise ValueError(
+                f"acquisition {self.acq_spec.get('type')!r} draws a new sample per call and cannot be "
+                f"optimised by {self.acq_optimizer_spec.get('type')!r}; use acq_optimizer type 'random'"
+            )
+
+    # ------------------------------------------------------------------ ask
+    def _suggest(self, n: int) -> torch.Tensor:
+        out: list[torch.Tensor] = []
+        while len(out) < n and self._n_init_used < self.n_init:
+            out.append(self._init_design[self._n_init_used].to(self.device).unsqueeze(0))
+            self._n_init_used += 1
+        if len(out) == n:
+            return torch.cat(out)
+        if len(self.y) == 0:  # every initial point failed or is pending: keep exploring
+            extra = self.space.sample(n - len(out), generator=self.np_rng, dtype=self.dtype).to(self.device)
+            return torch.cat([*out, extra])
+
+        start = time.perf_counter()
+        self.model.fit(self.X, self.y)
+        self.last_timings["fit_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
+        if self.trust_region is not None:
+            self._prepare_trust_region()
+        X_exclude = torch.cat([self.X, self.X_pending, *out]) if out else torch.cat([self.X, self.X_pending])
+        fantasies = torch.cat([self.X_pending, *out]) if out else self.X_pending
+        if len(fantasies):
+            self._condition_on_believer(fantasies)
+        best_f = float(self.y.min())
+        while len(out) < n:
+            acq = build_acquisition(self.acq_spec, self.model, best_f=best_f, generator=self.torch_gen)
+            x = self.acq_optimizer.optimize(
+                acq, self.space, X_exclude, trust_region=self.trust_region, generator=self.torch_gen,
+                np_rng=self.np_rng,
+            ).to(device=self.device, dtype=self.dtype)
+            out.append(x)
+            X_exclude = torch.cat([X_exclude, x])
+            if len(out) < n:
+                self._condition_on_believer(x)
+        self.last_timings["acq_seconds"] = time.perf_counter() - start
+        return torch.cat(out)
+
+    def _condition_on_believer(self, X: torch.Tensor) -> None:
+        """Kriging believer: pretend ``X`` ``[k, d]`` was observed at its posterior mean."""
+        with torch.no_grad():
+            mean = self.model.posterior(X).mean
+        self.model.condition_on(X, mean)
+
+    def _prepare_trust_region(self) -> None:
+        tr = self.trust_region
+        assert tr is not None
+        tr.set_lengthscales(self.model.numeric_lengthscales())
+        if tr.centre is None:
+            i = int(torch.argmin(self.y))
+            tr.restart(self.X[i])
+            tr.n_restarts = 0
+            tr.best_value = float(self.y[i])
+        elif tr.collapsed:
+            tr.restart(self._restart_centre())
+
+    def _restart_centre(self) -> torch.Tensor:
+        """Point with the best lower confidence bound among random points of the whole space."""
+        X = self.space.sample(_RESTART_CANDIDATES, generator=self.np_rng, dtype=self.dtype).to(self.device)
+        X = X[is_new(X, self.X)]
+        values = score(LowerConfidenceBound(self.model), X)
+        return X[int(torch.argmax(values))]
+
+    # ----------------------------------------------------------------- tell
+    def _on_tell(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        if self.trust_region is not None and self.trust_region.centre is not None:
+            self.trust_region.update(X, y)
+
+    # ------------------------------------------------------------ save/load
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "n_init_used": self._n_init_used,
+            "init_design": self._init_design.tolist(),
+            "trust_region": None if self.trust_region is None else self.trust_region.state_dict(),
+            "model": self.model.state_for_warm_start() if hasattr(self.model, "state_for_warm_start") else None,
+        }
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self._n_init_used = int(state["n_init_used"])
+        self._init_design = torch.tensor(state["init_design"], dtype=self.dtype).reshape(-1, self.space.d)
+        if self.trust_region is not None and state.get("trust_region") is not None:
+            self.trust_region.load_state_dict(state["trust_region"], self.dtype, self.device)
+        if state.get("model") is not None and hasattr(self.model, "load_warm_start"):
+            self.model.load_warm_start(state["model"])
