@@ -12,7 +12,6 @@ venv: $(STAMP)
 # torch is pinned first so that pip takes the local CPU wheel instead of a multi-GB CUDA build.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[all]'
 	touch $(STAMP)

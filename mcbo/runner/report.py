@@ -71,9 +71,9 @@ def _comparable(evaluations: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(keep, ignore_index=True)
 
 
-def _rank_cells(evaluations: pd.DataFrame) -> pd.DataFrame:
-    """Rank of every solver in every (task, seed, index) cell: columns task, seed, index, solver, rank."""
-    frame = _comparable(evaluations)
+def _rank_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rank of every solver in every (task, seed, index) cell of a :func:`_comparable` frame: columns
+    task, seed, index, solver, rank."""
     out = []
     for task, sub in frame.groupby("task", sort=True):
         wide = sub.set_index(["seed", "index", "solver"])["best"].unstack("solver")
@@ -93,7 +93,10 @@ def _rank_cells(evaluations: pd.DataFrame) -> pd.DataFrame:
 def average_ranks(evaluations: pd.DataFrame) -> pd.DataFrame:
     """MCBO average-rank table: rows solvers, a column per task (mean rank over seeds and evaluation
     indices) and ``average`` (mean over the solver's tasks); sorted best first."""
-    cells = _rank_cells(evaluations)
+    return _average_ranks(_rank_cells(_comparable(evaluations)))
+
+
+def _average_ranks(cells: pd.DataFrame) -> pd.DataFrame:
     table = cells.groupby(["solver", "task"])["rank"].mean().unstack("task")
     table.columns.name = None
     table["average"] = table.mean(axis=1, skipna=True)
@@ -104,7 +107,10 @@ def average_ranks(evaluations: pd.DataFrame) -> pd.DataFrame:
 def rank_curve(evaluations: pd.DataFrame) -> pd.DataFrame:
     """Mean rank (over tasks and seeds) after each number of evaluations: index ``n_evaluations``
     (1-based), a column per solver."""
-    cells = _rank_cells(evaluations)
+    return _rank_curve(_rank_cells(_comparable(evaluations)))
+
+
+def _rank_curve(cells: pd.DataFrame) -> pd.DataFrame:
     per_task = cells.groupby(["task", "index", "solver"])["rank"].mean()
     curve = per_task.groupby(level=["index", "solver"]).mean().unstack("solver")
     curve.index = curve.index + 1
@@ -125,7 +131,10 @@ def _mean_se(values: np.ndarray) -> tuple[float, float]:
 def best_values(evaluations: pd.DataFrame) -> pd.DataFrame:
     """Best value found per solver x task: columns solver, task, mean, se, n_runs, n_evaluations
     (the comparison horizon); ``+inf`` where a run never succeeded."""
-    frame = _comparable(evaluations)
+    return _best_values(_comparable(evaluations))
+
+
+def _best_values(frame: pd.DataFrame) -> pd.DataFrame:
     final = frame.groupby(["solver", "task", "run_id"])["best"].last()
     horizon = frame.groupby(["solver", "task"])["index"].max() + 1
     rows = []
@@ -139,7 +148,10 @@ def best_values(evaluations: pd.DataFrame) -> pd.DataFrame:
 def convergence(evaluations: pd.DataFrame) -> pd.DataFrame:
     """Mean best-so-far +- standard error over seeds vs evaluations: columns task, solver,
     n_evaluations, mean, se, n_runs (runs with a success by then; the others are left out)."""
-    frame = _comparable(evaluations)
+    return _convergence(_comparable(evaluations))
+
+
+def _convergence(frame: pd.DataFrame) -> pd.DataFrame:
     finite = frame.assign(best=frame["best"].replace(np.inf, np.nan))
     grouped = finite.groupby(["task", "solver", "index"])["best"]
     out = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=1), "n_runs": grouped.count()})
@@ -191,8 +203,10 @@ def build_report(db: str | Path | ResultsDB) -> Report:
     evaluations = load_evaluations(db)
     if evaluations.empty:
         raise ValueError(f"results database {str(getattr(db, 'path', db))!r} holds no evaluations")
-    return Report(evaluations=evaluations, ranks=average_ranks(evaluations), rank_curve=rank_curve(evaluations),
-                  best_values=best_values(evaluations), convergence=convergence(evaluations),
+    comparable = _comparable(evaluations)
+    cells = _rank_cells(comparable)
+    return Report(evaluations=evaluations, ranks=_average_ranks(cells), rank_curve=_rank_curve(cells),
+                  best_values=_best_values(comparable), convergence=_convergence(comparable),
                   timings=timings(evaluations))
 
 

@@ -191,7 +191,7 @@ class Solver(ABC):
             for r in self._records
         ]
         frame = pd.DataFrame(rows, columns=columns)
-        frame["best_value"] = frame["value"].where(frame["status"] == "ok").cummin()
+        frame["best_value"] = frame["value"].where(frame["status"] == "ok").cummin().ffill()
         return frame
 
     # -------------------------------------------------------------- optimise

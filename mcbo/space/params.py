@@ -408,20 +408,21 @@ class Sequence(Param):
         return [len(self.alphabet)] * self.length
 
     def validate(self, value: Any) -> list[Any]:
+        given = value
         if isinstance(value, str) and self._as_string:
             value = list(value)
         if not isinstance(value, (SequenceType, np.ndarray)) or isinstance(value, (str, bytes)):
-            raise _fail(self.name, value, f"expected a sequence of {self.length} symbols from {self.alphabet!r}")
+            raise _fail(self.name, given, f"expected a sequence of {self.length} symbols from {self.alphabet!r}")
         value = [v.item() if isinstance(v, np.generic) else v for v in value]
         if len(value) != self.length:
-            raise _fail(self.name, value, f"expected length {self.length}, got {len(value)}")
+            raise _fail(self.name, given, f"expected length {self.length}, got {len(value)}")
         for v in value:
             try:
                 known = v in self._index
             except TypeError:
                 known = False
             if not known:
-                raise _fail(self.name, value, f"symbol {v!r} is not in the alphabet {self.alphabet!r}")
+                raise _fail(self.name, given, f"symbol {v!r} is not in the alphabet {self.alphabet!r}")
         return value
 
     def encode(self, value: Any) -> list[float]:

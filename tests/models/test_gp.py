@@ -1,0 +1,103 @@
+"""GPModel: fits and predicts on mixed spaces, robust to degenerate data, chunked and batched."""
+
+import gpytorch
+import pytest
+import torch
+
+from mcbo.models import GPModel, build_model
+from mcbo.space import Categorical, Integer, Real, SearchSpace
+
+
+@pytest.fixture
+def space():
+    return SearchSpace([Real("x", -2, 2), Integer("n", 0, 10), Categorical("c", ["a", "b", "c"])])
+
+
+def _f(space, X):
+    pts = space.decode(X)
+    return torch.tensor([p["x"] ** 2 + 0.1 * p["n"] + {"a": 0.0, "b": 1.0, "c": 2.0}[p["c"]] for p in pts],
+                        dtype=torch.float64)
+
+
+@pytest.mark.parametrize("nominal", ["overlap", "transformed_overlap"])
+@pytest.mark.parametrize("combine", ["mixture", "sum", "product"])
+def test_fit_predicts_held_out_points(space, nominal, combine):
+    X, Xt = space.sample(40, seed=0), space.sample(200, seed=1)
+    model = GPModel(space, nominal_kernel=nominal, combine=combine)
+    model.fit(X, _f(space, X))
+    post = model.posterior(Xt)
+    assert post.mean.shape == post.variance.shape == (200,)
+    assert torch.corrcoef(torch.stack([post.mean, _f(space, Xt)]))[0, 1] > 0.9
+    assert (post.variance > 0).all()
+
+
+def test_posterior_matches_gpytorch_prediction(space):
+    X = space.sample(30, seed=0)
+    model = GPModel(space)
+    model.fit(X, _f(space, X))
+    Xt = space.sample(50, seed=2)
+    post = model.posterior(Xt)
+    with torch.no_grad(), gpytorch.settings.max_cholesky_size(10**6):
+        ref = model.gp(Xt)
+    assert torch.allclose(post.mean, ref.mean * model._y_std + model._y_mean, atol=1e-6)
+    assert torch.allclose(post.variance, ref.variance * model._y_std**2, atol=1e-6)
+
+
+def test_chunked_and_batched_posterior_agree(space):
+    X = space.sample(30, seed=0)
+    model = GPModel(space, memory_budget_mb=0.001)  # forces the smallest chunks
+    model.fit(X, _f(space, X))
+    Xt = space.sample(300, seed=3)
+    flat = model.posterior(Xt)
+    batched = model.posterior(Xt.reshape(3, 100, -1))
+    assert torch.allclose(batched.mean.reshape(-1), flat.mean)
+
+
+def test_degenerate_data_is_handled(space):
+    X = space.sample(10, seed=0)
+    model = GPModel(space)
+    model.fit(X[:0], torch.empty(0, dtype=torch.float64))  # no data: the prior
+    assert torch.allclose(model.posterior(X).mean, torch.zeros(10, dtype=torch.float64))
+    model.fit(X[:1], torch.tensor([3.0], dtype=torch.float64))  # one point
+    assert model.posterior(X[:1]).mean.item() == pytest.approx(3.0, abs=1e-3)
+    model.fit(X, torch.full((10,), 5.0, dtype=torch.float64))  # constant outputs
+    assert torch.allclose(model.posterior(X).mean, torch.full((10,), 5.0, dtype=torch.float64), atol=1e-6)
+    dup = torch.cat([X, X])
+    model.fit(dup, torch.cat([_f(space, X), _f(space, X) + 0.01]))  # duplicated inputs
+    assert torch.isfinite(model.posterior(X).mean).all()
+
+
+def test_gradients_flow_to_numeric_columns(space):
+    X = space.sample(20, seed=0)
+    model = GPModel(space)
+    model.fit(X, _f(space, X))
+    Xt = space.sample(5, seed=1).requires_grad_(True)
+    model.posterior(Xt).mean.sum().backward()
+    assert torch.isfinite(Xt.grad).all() and Xt.grad[:, 0].abs().sum() > 0
+
+
+def test_joint_samples_and_conditioning(space):
+    X = space.sample(20, seed=0)
+    model = GPModel(space)
+    model.fit(X, _f(space, X))
+    Xt = space.sample(30, seed=1)
+    s1 = model.sample(Xt, 4, generator=torch.Generator().manual_seed(0))
+    s2 = model.sample(Xt, 4, generator=torch.Generator().manual_seed(0))
+    assert s1.shape == (4, 30) and torch.equal(s1, s2)
+    model.condition_on(Xt[:1], torch.tensor([-10.0], dtype=torch.float64))
+    assert model.posterior(Xt[:1]).mean.item() < -5
+
+
+def test_float32_model(space):
+    X = space.sample(20, seed=0)
+    model = GPModel(space, dtype=torch.float32)
+    model.fit(X, _f(space, X))
+    assert model.posterior(X).mean.dtype == torch.float32
+
+
+def test_bad_settings_raise():
+    space = SearchSpace([Real("x", 0, 1)])
+    with pytest.raises(ValueError, match="unknown nominal_kernel 'hamming'"):
+        GPModel(space, nominal_kernel="hamming")
+    with pytest.raises(ValueError, match="unknown model type 'rf'"):
+        build_model({"type": "rf"}, space, torch.device("cpu"), torch.float64)

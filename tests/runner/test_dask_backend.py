@@ -1,0 +1,101 @@
+"""Suites on Dask: a LocalCluster of 2 workers killed mid-run and resumed, and an existing scheduler."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mcbo.runner.config import parse_config
+from mcbo.runner.executor import run_suite
+
+pytest.importorskip("distributed")
+
+
+def _count(db: Path) -> int:
+    try:
+        conn = sqlite3.connect(db, timeout=1.0)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def _rows(db: Path) -> dict[tuple, tuple]:
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT solver, task, seed, idx, point, value, error FROM results").fetchall()
+    conn.close()
+    return {r[:4]: r[4:] for r in rows}
+
+
+def _wait_group_gone(pgid: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+
+
+def test_killed_suite_resumes_without_losing_or_duplicating(tmp_path: Path, repo_root: Path, suite_dict,
+                                                            write_config) -> None:
+    suite_dict["budget"] = 100
+    config = write_config(suite_dict)
+    db = tmp_path / "suite.db"
+    total = 8 * 100
+    cmd = [sys.executable, "-m", "mcbo.runner.cli", "bench", str(config), "--workers", "2", "--db", str(db),
+           "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo_root)}
+    log = (tmp_path / "first.log").open("w")
+    proc = subprocess.Popen(cmd, cwd=repo_root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # its own process group: the Dask workers die with it
+    try:
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and _count(db) < 40 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, f"the suite ended before it could be killed:\n{(tmp_path / 'first.log').read_text()}"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        _wait_group_gone(proc.pid)
+        log.close()
+    before = _rows(db)
+    assert 40 <= len(before) < total
+    per_run = {}
+    for solver, task, seed, idx in before:
+        per_run.setdefault((solver, task, seed), []).append(idx)
+    assert all(sorted(ix) == list(range(len(ix))) for ix in per_run.values())  # stored as a prefix, no gaps
+
+    again = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True, timeout=400)
+    assert again.returncode == 0, again.stdout + again.stderr
+    after = _rows(db)
+    assert len(after) == total
+    for key, row in before.items():  # nothing stored before the kill was lost or rewritten
+        assert after[key] == row
+    runs = sqlite3.connect(db).execute("SELECT solver, task, seed, status FROM runs").fetchall()
+    assert len(runs) == 8 and {r[3] for r in runs} == {"done"}
+    for solver, task, seed, _ in runs:
+        assert sorted(k[3] for k in after if k[:3] == (solver, task, seed)) == list(range(100))
+
+
+def test_existing_scheduler_gives_the_in_process_results(tmp_path: Path, suite_dict) -> None:
+    from distributed import LocalCluster
+
+    config = parse_config(suite_dict)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster:
+        remote = run_suite(config, tmp_path / "remote.db", scheduler=cluster.scheduler_address, progress=False,
+                           torch_threads=1)
+    local = run_suite(config, tmp_path / "local.db", progress=False)
+    assert (remote["status"] == "done").all() and (remote["n_evaluations"] == 6).all()
+    assert _rows(tmp_path / "remote.db") == _rows(tmp_path / "local.db")  # same seeds, same runs, any backend

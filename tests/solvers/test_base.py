@@ -1,0 +1,108 @@
+"""The ask/tell contract: failures, history, best, pending points, seeds and save/load."""
+
+import math
+
+import numpy as np
+import pytest
+
+from mcbo.solvers import RandomSearch, build_solver
+from mcbo.space import Categorical, Integer, Real, SearchSpace
+
+
+@pytest.fixture
+def space():
+    return SearchSpace([Real("x", -1, 1), Integer("n", 0, 5), Categorical("c", ["a", "b"])])
+
+
+def f(p):
+    return p["x"] ** 2 + p["n"] + (p["c"] == "b")
+
+
+def test_failed_evaluations_are_recorded_and_skipped(space):
+    solver = RandomSearch(space, seed=0)
+    points = solver.ask(4)
+    solver.tell(points, [1.0, float("nan"), None, math.inf], errors=[None, None, None, None])
+    solver.tell(solver.ask(1), [0.5], errors=["RuntimeError: boom"])
+    h = solver.history
+    assert list(h["status"]) == ["ok", "failed", "failed", "failed", "failed"]
+    assert "boom" in h["error"].iloc[4]
+    assert len(solver.y) == 1 and solver.best[1] == 1.0
+
+
+def test_optimize_survives_a_raising_black_box(space):
+    calls = {"n": 0}
+
+    def flaky(p):
+        calls["n"] += 1
+        if calls["n"] % 3 == 0:
+            raise RuntimeError("simulator crashed")
+        return f(p)
+
+    solver = RandomSearch(space, seed=0)
+    point, value = solver.optimize(flaky, 12, batch_size=2)
+    h = solver.history
+    assert len(h) == 12 and (h["status"] == "failed").sum() == 4
+    assert h["error"].str.contains("simulator crashed").sum() == 4
+    assert value == pytest.approx(h.loc[h["status"] == "ok", "value"].min())
+    assert f(point) == pytest.approx(value)
+    assert h["best_value"].is_monotonic_decreasing
+
+
+def test_pending_points_and_validation(space):
+    solver = RandomSearch(space, seed=0)
+    points = solver.ask(3)
+    assert solver.pending == points
+    solver.tell(points[:1], [1.0])
+    assert solver.pending == points[1:]
+    with pytest.raises(ValueError, match="positive integer"):
+        solver.ask(0)
+    with pytest.raises(ValueError, match="2 points but 1 values"):
+        solver.tell(points[1:], [1.0])
+    with pytest.raises(ValueError, match="'x'"):
+        solver.tell([{"x": 5.0, "n": 0, "c": "a"}], [1.0])
+
+
+def test_user_points_can_be_told(space):
+    solver = RandomSearch(space, seed=0)
+    solver.tell({"x": 0.0, "n": 0, "c": "a"}, 0.0)
+    assert solver.best == ({"x": 0.0, "n": 0, "c": "a"}, 0.0)
+
+
+def test_seeds_reproduce_and_differ(space):
+    a = RandomSearch(space, seed=1).ask(5)
+    assert a == RandomSearch(space, seed=1).ask(5)
+    assert a != RandomSearch(space, seed=2).ask(5)
+
+
+def test_save_load_continues_identically(space, tmp_path):
+    solver = RandomSearch(space, seed=3)
+    solver.optimize(f, 7)
+    pending = solver.ask(2)
+    solver.save(tmp_path / "state.json")
+    assert b"pickle" not in (tmp_path / "state.json").read_bytes()
+    restored = RandomSearch(space, seed=99)
+    restored.load(tmp_path / "state.json")
+    assert restored.pending == pending
+    assert restored.history.drop(columns=["ask_seconds", "eval_seconds"]).equals(
+        solver.history.drop(columns=["ask_seconds", "eval_seconds"]))
+    assert restored.ask(3) == solver.ask(3)
+
+
+def test_load_rejects_other_spaces(space, tmp_path):
+    solver = RandomSearch(space, seed=0)
+    solver.save(tmp_path / "s.json")
+    other = RandomSearch(SearchSpace([Real("x", -1, 1)]), seed=0)
+    with pytest.raises(ValueError, match="different search space"):
+        other.load(tmp_path / "s.json")
+
+
+def test_registry_errors(space):
+    with pytest.raises(ValueError, match="unknown solver recipe 'nope'"):
+        build_solver("nope", space)
+    with pytest.raises(ValueError, match="unknown solver kind 'magic'"):
+        build_solver({"solver": "magic"}, space)
+    with pytest.raises(ValueError, match="random search method"):
+        build_solver({"solver": "rs", "method": "grid"}, space)
+    with pytest.raises(ValueError, match="unexpected keyword"):
+        build_solver({"solver": "rs", "colour": "red"}, space)
+    assert np.isfinite(build_solver("rs", space, seed=0).optimize(f, 3)[1])
