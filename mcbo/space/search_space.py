@@ -244,7 +244,8 @@ class SearchSpace:
             draws += 1
             want = max(n - n_kept, 1) if not self.constraints else max(2 * (n - n_kept), 16)
             if method == "sobol":
-                sobol = qmc.Sobol(d=self.d, scramble=True, seed=rng)
+                # An integer seed drawn from rng keeps the draw inside rng's saved state (save/resume).
+                sobol = qmc.Sobol(d=self.d, scramble=True, seed=int(rng.integers(2**63 - 1)))
                 U = torch.from_numpy(sobol.random(2 ** math.ceil(math.log2(max(want, 2))))[:want])
             else:
                 U = torch.from_numpy(rng.random((want, self.d)))
