@@ -6,9 +6,10 @@
 
 from mcbo.runner.config import ConfigError, JobSpec, SolverSpec, SuiteConfig, TaskSpec, load_config, parse_config
 from mcbo.runner.executor import SuiteError, preflight, run_suite
+from mcbo.runner.report import Report, build_report, write_report
 from mcbo.runner.storage import ResultsDB
 
 __all__ = [
-    "ConfigError", "JobSpec", "ResultsDB", "SolverSpec", "SuiteConfig", "SuiteError", "TaskSpec", "load_config",
-    "parse_config", "preflight", "run_suite",
+    "ConfigError", "JobSpec", "Report", "ResultsDB", "SolverSpec", "SuiteConfig", "SuiteError", "TaskSpec",
+    "build_report", "load_config", "parse_config", "preflight", "run_suite", "write_report",
 ]

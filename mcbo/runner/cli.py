@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from mcbo.runner.config import ConfigError, load_config
 

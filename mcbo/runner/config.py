@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -277,7 +278,9 @@ def _parse_task(where: _Where, name: str, item: Any) -> TaskSpec:
     return TaskSpec(label=label, name=task_name, kwargs=copy.deepcopy(dict(kwargs)))
 
 
-def _parse_exclude(where: _Where, value: Any, solvers: list[SolverSpec], tasks: list[TaskSpec]) -> list[tuple[str, str]]:
+def _parse_exclude(
+    where: _Where, value: Any, solvers: list[SolverSpec], tasks: list[TaskSpec]
+) -> list[tuple[str, str]]:
     if not isinstance(value, list):
         raise where.error("exclude", value, "a list of {solver: NAME, task: NAME} mappings")
     solver_labels = [s.label for s in solvers]

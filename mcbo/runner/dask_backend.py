@@ -6,6 +6,11 @@ The client loop drains the queue into the :class:`~mcbo.runner.executor.Recorder
 of the database) while watching the job futures; a job whose future errs is recorded as failed
 after its queued messages are stored. Tasks are submitted with ``retries=0``: a run that fails is
 continued by running the suite again, from what was stored.
+
+If a worker process dies, Dask may start the job again on another worker from the history it was
+submitted with; the evaluations it sends again carry indices already stored and are ignored (the
+database keeps the first copy of each ``(run, index)``), so counts stay exact. With a seeded solver
+and a deterministic task the repeated evaluations are the same points and values.
 """
 
 from __future__ import annotations
@@ -42,8 +47,8 @@ class TorchThreadsPlugin(WorkerPlugin):
 
 
 def run_on_dask(
-    todo: list["Todo"],
-    recorder: "Recorder",
+    todo: list[Todo],
+    recorder: Recorder,
     workers: int | None,
     scheduler: str | None,
     checkpoint_seconds: float,
@@ -68,7 +73,7 @@ def run_on_dask(
             cluster.close()
 
 
-def _run(client: Client, todo: list["Todo"], recorder: "Recorder", checkpoint_seconds: float,
+def _run(client: Client, todo: list[Todo], recorder: Recorder, checkpoint_seconds: float,
          torch_threads: int | None) -> None:
     queue = Queue(f"mcbo-suite-{uuid.uuid4().hex}", client=client)
     futures = {}
@@ -107,7 +112,7 @@ def _run(client: Client, todo: list["Todo"], recorder: "Recorder", checkpoint_se
     queue.close()
 
 
-def _drain(queue: Queue, recorder: "Recorder") -> None:
+def _drain(queue: Queue, recorder: Recorder) -> None:
     """Hand every message waiting in the queue to the recorder, in order (does not block)."""
     for message in queue.get(batch=True):
         recorder.handle(message)

@@ -103,6 +103,8 @@ def _raise_problems(config: SuiteConfig, problems: list[str]) -> None:
 # --------------------------------------------------------------------------- recording
 @dataclass
 class Todo:
+    """A job to run: its spec, run id, stored evaluations (in order) and latest checkpoint."""
+
     job: JobSpec
     run_id: int
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -122,6 +124,7 @@ class Recorder:
         self.finished: set[int] = set()
 
     def handle(self, message: dict[str, Any]) -> None:
+        """Store one job message (see :mod:`mcbo.runner.jobs`): an evaluation, a checkpoint or a run's end."""
         kind = message.get("type")
         if kind == "eval":
             if self.db.add_evaluation(message):
@@ -161,7 +164,7 @@ def run_suite(
     scheduler: str | None = None,
     progress: bool = True,
     torch_threads: int | None = None,
-    checkpoint_seconds: float = 30.0,
+    checkpoint_seconds: float = 0.0,
     check_build: bool = True,
 ) -> pd.DataFrame:
     """Run (or resume) every job of a suite, storing each evaluation in the SQLite file ``db_path``.
@@ -195,6 +198,12 @@ def run_suite(
         raise ConfigError(f"torch_threads: got {torch_threads!r}; expected a positive integer")
     if checkpoint_seconds < 0:
         raise ConfigError(f"checkpoint_seconds: got {checkpoint_seconds!r}; expected a number >= 0")
+    if workers or scheduler:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise ConfigError("running on Dask (workers >= 1 or a scheduler) needs the `distributed` package: "
+                              "pip install distributed") from None
     preflight(config, build=check_build)
 
     with ResultsDB(db_path) as db:

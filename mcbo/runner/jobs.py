@@ -22,7 +22,8 @@ import json
 import logging
 import math
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -154,7 +155,7 @@ def run_job(
     emit: Emit,
     history: Sequence[Mapping[str, Any]] = (),
     state: str | None = None,
-    checkpoint_seconds: float = 30.0,
+    checkpoint_seconds: float = 0.0,
     torch_threads: int | None = None,
 ) -> dict[str, Any]:
     """Run (or continue) one job until ``job.budget`` evaluations are stored.
@@ -222,7 +223,7 @@ def run_job_on_worker(
     queue_name: str,
     history: Sequence[Mapping[str, Any]] = (),
     state: str | None = None,
-    checkpoint_seconds: float = 30.0,
+    checkpoint_seconds: float = 0.0,
     torch_threads: int | None = None,
 ) -> dict[str, Any]:
     """:func:`run_job` on a Dask worker, emitting into the :class:`distributed.Queue` ``queue_name``.

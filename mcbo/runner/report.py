@@ -300,12 +300,12 @@ def write_report(db: str | Path | ResultsDB | Report, out_dir: str | Path) -> di
     for task in tasks:
         files[f"convergence:{task}"] = plot_convergence(report.convergence, task,
                                                         out / f"convergence_{_safe_name(task)}.png")
-    runs = report.evaluations.groupby(["solver", "task"])["run_id"].nunique()
+    evals = report.evaluations
+    summary = (f"{evals['run_id'].nunique()} runs, {len(evals)} evaluations ({int(evals['failed'].sum())} failed), "
+               f"{evals['solver'].nunique()} solvers, {len(tasks)} tasks.")
     sections = [
         "# Benchmark report",
-        f"{report.evaluations['run_id'].nunique()} runs, {len(report.evaluations)} evaluations "
-        f"({int(report.evaluations['failed'].sum())} failed), {runs.index.get_level_values('solver').nunique()} "
-        f"solvers, {len(tasks)} tasks.",
+        summary,
         "## Average rank (MCBO protocol; lower is better)",
         markdown_table(report.ranks, digits=3),
         "![average rank](ranks.png)",

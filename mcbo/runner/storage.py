@@ -22,8 +22,9 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Self
 
 import pandas as pd
 
@@ -118,10 +119,10 @@ class ResultsDB:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> "ResultsDB":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property

@@ -20,7 +20,8 @@ def test_shipped_configs_load_and_follow_their_protocols(repo_root: Path) -> Non
         config = configs[name]
         assert (config.budget, config.n_init, config.batch_size, len(config.seeds)) == (200, 20, 1, n_seeds)
         assert {"casmopolitan", "rs", "hc", "sa", "ga"} <= {s.label for s in config.solvers}
-    assert {"contamination", "maxsat", "labs", "rna_inverse_folding"} <= {t.name for t in configs["mcbo-combinatorial"].tasks}
+    combinatorial = {t.name for t in configs["mcbo-combinatorial"].tasks}
+    assert {"contamination", "maxsat", "labs", "rna_inverse_folding"} <= combinatorial
     assert {"ackley53", "xgboost_hpo", "svr_hpo", "sfu"} <= {t.name for t in configs["mcbo-mixed"].tasks}
     assert {t.name for t in configs["llm-tuning"].tasks} == {"best_of_k", "speculative_decoding", "dpo_alignment",
                                                               "grpo_alignment"}

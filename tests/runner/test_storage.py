@@ -38,7 +38,8 @@ def test_an_evaluation_is_stored_once(tmp_path: Path) -> None:
         assert not db.add_evaluation(_record(run, 0, value=99.0))
         assert db.add_evaluation(_record(run, 1, value=None, error="ValueError: boom"))
         history = db.history(run)
-        assert [(r["index"], r["value"], r["error"]) for r in history] == [(0, 3.0, None), (1, None, "ValueError: boom")]
+        assert [(r["index"], r["value"], r["error"]) for r in history] == [(0, 3.0, None),
+                                                                          (1, None, "ValueError: boom")]
         frame = db.runs_frame()
         assert frame.loc[0, ["n_evaluations", "n_failed", "best_value"]].tolist() == [2, 1, 3.0]
         results = db.evaluations_frame()

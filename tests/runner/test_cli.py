@@ -1,0 +1,63 @@
+"""The `bench` and `report` commands through an argparse harness, as mcbo.cli wires them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from mcbo.runner.cli import add_commands
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="mcbo")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+def test_bench_then_report(tmp_path: Path, suite_dict, write_config, capsys: pytest.CaptureFixture) -> None:
+    config = write_config(suite_dict)
+    args = _parse(["bench", str(config), "--db", str(tmp_path / "r.db"), "--no-progress"])
+    assert (args.workers, args.scheduler) == (None, None)
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert out.count(" done ") == 8 and f"results: {tmp_path / 'r.db'}" in out
+    args = _parse(["report", str(tmp_path / "r.db")])
+    assert args.func(args) == 0
+    assert (tmp_path / "r_report" / "report.md").is_file()
+    assert "| solver | ackley_cat | pest_control | average |" in capsys.readouterr().out
+
+
+def test_bench_default_db_is_named_after_the_suite(tmp_path: Path, suite_dict, write_config,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    suite_dict.update(budget=2, seeds=1, solvers=["rs"], tasks=["ackley_cat"])
+    config = write_config(suite_dict)
+    monkeypatch.chdir(tmp_path)
+    args = _parse(["bench", str(config), "--no-progress"])
+    assert args.func(args) == 0
+    assert (tmp_path / "results" / "small.db").is_file()
+
+
+def test_bench_reports_missing_recipes_and_failed_runs(tmp_path: Path, suite_dict, write_config,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    suite_dict["solvers"] = ["rs", "casmopolitan_v9"]
+    args = _parse(["bench", str(write_config(suite_dict)), "--db", str(tmp_path / "r.db"), "--no-progress"])
+    assert args.func(args) == 2
+    err = capsys.readouterr().err
+    assert "solver 'casmopolitan_v9': no recipe named 'casmopolitan_v9'" in err
+    assert not (tmp_path / "r.db").exists()
+
+    suite_dict["solvers"] = ["rs"]
+    suite_dict["tasks"] = [{"name": "pest_control", "kwargs": {"n_stages": 0}}]
+    args = _parse(["bench", str(write_config(suite_dict)), "--db", str(tmp_path / "r.db"), "--no-progress"])
+    assert args.func(args) == 2
+    assert "task 'pest_control': cannot be built" in capsys.readouterr().err
+
+
+def test_workers_and_scheduler_exclude_each_other(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        _parse(["bench", "c.yaml", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    args = _parse(["bench", "c.yaml", "--workers", "3"])
+    assert args.workers == 3 and callable(args.func)
