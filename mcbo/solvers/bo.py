@@ -30,7 +30,6 @@ from mcbo.trust_region import build_trust_region
 
 logger = logging.getLogger(__name__)
 
-_RESTART_CANDIDATES = 2000
 
 
 @register_solver_kind("bo")
@@ -144,7 +143,8 @@ class BOSolver(Solver):
 
     def _restart_centre(self) -> torch.Tensor:
         """Point with the best lower confidence bound among random points of the whole space."""
-        X = self.space.sample(_RESTART_CANDIDATES, generator=self.np_rng, dtype=self.dtype).to(self.device)
+        n_candidates = min(100 * self.space.d, 5000)  # as in the MCBO reference implementation
+        X = self.space.sample(n_candidates, generator=self.np_rng, dtype=self.dtype).to(self.device)
         X = X[is_new(X, self.X)]
         values = score(LowerConfidenceBound(self.model), X)
         return X[int(torch.argmax(values))]

@@ -4,9 +4,10 @@ Around a centre ``x_c`` the region holds the points whose numeric columns lie in
 ``length * w`` (``w`` the numeric lengthscales normalised to geometric mean one, as in TuRBO,
 Eriksson et al. 2019) and whose nominal columns differ from ``x_c`` in at most ``radius``
 positions (a Hamming ball). After ``success_tolerance`` consecutive improving batches the region
-expands (``length * 2``, ``radius + 1``); after ``failure_tolerance`` consecutive non-improving
-ones it shrinks (``length / 2``, ``radius // 2``). When it collapses (``length < length_min`` or
-``radius < radius_min``) it must be restarted at a new centre, chosen by the solver.
+expands (length and radius times ``multiplier``); after ``failure_tolerance`` consecutive
+non-improving ones it shrinks (divided by ``multiplier``). When it collapses
+(``length < length_min`` or ``radius < radius_min``) it must be restarted at a new centre, chosen
+by the solver. Defaults follow the MCBO reference implementation (Dreczkowski et al., 2023).
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ class CasmopolitanTrustRegion:
         space: the search space.
         length_init, length_min, length_max: side of the numeric box in the unit cube.
         radius_init, radius_min, radius_max: Hamming radius over nominal columns; ``None`` picks
-            ``round(0.8 * n_nominal)``, ``1`` and ``n_nominal``.
+            ``ceil(0.8 * n_nominal)``, ``1`` and ``n_nominal``.
         success_tolerance: consecutive successes before expanding.
-        failure_tolerance: consecutive failures before shrinking; ``None`` picks
-            ``min(40, max(5, d))``.
+        failure_tolerance: consecutive failures before shrinking.
+        multiplier: factor by which the region expands or shrinks (> 1).
         improvement_threshold: relative improvement over the region's best counting as success.
     """
 
@@ -40,13 +41,14 @@ class CasmopolitanTrustRegion:
         self,
         space: SearchSpace,
         length_init: float = 0.8,
-        length_min: float = 0.5**7,
-        length_max: float = 1.6,
+        length_min: float = 2.0**-5,
+        length_max: float = 1.0,
         radius_init: int | None = None,
         radius_min: int | None = None,
         radius_max: int | None = None,
         success_tolerance: int = 3,
-        failure_tolerance: int | None = None,
+        failure_tolerance: int = 40,
+        multiplier: float = 1.5,
         improvement_threshold: float = 1e-3,
     ) -> None:
         self.space = space
@@ -56,9 +58,10 @@ class CasmopolitanTrustRegion:
         self.length_init, self.length_min, self.length_max = float(length_init), float(length_min), float(length_max)
         self.radius_max = int(radius_max) if radius_max is not None else n_nom
         self.radius_min = int(radius_min) if radius_min is not None else min(1, n_nom)
-        self.radius_init = int(radius_init) if radius_init is not None else max(self.radius_min, round(0.8 * n_nom))
+        self.radius_init = int(radius_init) if radius_init is not None else max(self.radius_min, math.ceil(0.8 * n_nom))
         self.success_tolerance = int(success_tolerance)
-        self.failure_tolerance = int(failure_tolerance) if failure_tolerance is not None else min(40, max(5, space.d))
+        self.failure_tolerance = int(failure_tolerance)
+        self.multiplier = float(multiplier)
         self.improvement_threshold = float(improvement_threshold)
         self._check()
         self.centre: torch.Tensor | None = None
@@ -79,6 +82,8 @@ class CasmopolitanTrustRegion:
             )
         if self.success_tolerance < 1 or self.failure_tolerance < 1:
             raise ValueError("trust region success_tolerance and failure_tolerance must be >= 1")
+        if self.multiplier <= 1:
+            raise ValueError(f"trust region multiplier must be > 1, got {self.multiplier!r}")
 
     # ------------------------------------------------------------- state
     def reset(self) -> None:
@@ -124,12 +129,12 @@ class CasmopolitanTrustRegion:
             self.n_successes = 0
             self.n_failures += 1
         if self.n_successes >= self.success_tolerance:
-            self.length = min(2.0 * self.length, self.length_max)
-            self.radius = min(self.radius + 1, self.radius_max)
+            self.length = min(self.multiplier * self.length, self.length_max)
+            self.radius = min(max(round(self.multiplier * self.radius), self.radius + 1), self.radius_max)
             self.n_successes = 0
         elif self.n_failures >= self.failure_tolerance:
-            self.length /= 2.0
-            self.radius //= 2
+            self.length /= self.multiplier
+            self.radius = min(int(self.radius / self.multiplier), self.radius - 1)
             self.n_failures = 0
 
     # ---------------------------------------------------------- geometry

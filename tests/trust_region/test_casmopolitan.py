@@ -40,15 +40,15 @@ def test_box_is_shaped_by_lengthscales(space):
 
 
 def test_success_expands_failure_shrinks_then_collapses(space):
-    tr = _region(space, success_tolerance=2, failure_tolerance=2, radius_init=4, length_init=0.8)
+    tr = _region(space, success_tolerance=2, failure_tolerance=2, radius_init=4, length_init=0.4, multiplier=2.0)
     x = tr.centre.unsqueeze(0)
     tr.update(x, torch.tensor([10.0]))  # first value sets the reference
     tr.update(x, torch.tensor([9.0]))
     tr.update(x, torch.tensor([8.0]))
-    assert tr.length == pytest.approx(1.6) and tr.radius == 5
+    assert tr.length == pytest.approx(0.8) and tr.radius == 6
     for _ in range(2):
         tr.update(x, torch.tensor([8.0]))
-    assert tr.length == pytest.approx(0.8) and tr.radius == 2
+    assert tr.length == pytest.approx(0.4) and tr.radius == 3
     for _ in range(4):
         tr.update(x, torch.tensor([8.0]))
     assert tr.radius == 0 and tr.collapsed
@@ -79,5 +79,5 @@ def test_state_round_trip_and_validation(space):
 def test_binary_only_space_has_no_box():
     space = SearchSpace([Boolean(f"b{i}") for i in range(10)])
     tr = _region(space)
-    assert not tr.has_numeric and tr.radius == 8
+    assert not tr.has_numeric and tr.radius == 8  # ceil(0.8 * 10)
     assert tr.contains(tr.sample(50)).all()
