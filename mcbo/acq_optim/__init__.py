@@ -5,13 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from mcbo.acq_optim.base import AcqOptimizer
+from mcbo.acq_optim.genetic import GeneticAlgorithm
 from mcbo.acq_optim.interleaved import InterleavedSearch
+from mcbo.acq_optim.local_search import LocalSearch
+from mcbo.acq_optim.mab import MultiArmedBandit
+from mcbo.acq_optim.pool import PoolArgMax
 from mcbo.acq_optim.random_search import RandomCandidateSearch
+from mcbo.acq_optim.simulated_annealing import SimulatedAnnealing
 
 #: Recipe name -> optimiser class.
 ACQ_OPTIMIZERS: dict[str, type[AcqOptimizer]] = {
     "interleaved": InterleavedSearch,
     "random": RandomCandidateSearch,
+    "local_search": LocalSearch,
+    "sa": SimulatedAnnealing,
+    "ga": GeneticAlgorithm,
+    "mab": MultiArmedBandit,
+    "pool": PoolArgMax,
 }
 
 
@@ -27,4 +37,7 @@ def build_acq_optimizer(spec: dict[str, Any]) -> AcqOptimizer:
         raise ValueError(f"acq_optimizer {kind!r}: {err}") from None
 
 
-__all__ = ["ACQ_OPTIMIZERS", "AcqOptimizer", "InterleavedSearch", "RandomCandidateSearch", "build_acq_optimizer"]
+__all__ = [
+    "ACQ_OPTIMIZERS", "AcqOptimizer", "GeneticAlgorithm", "InterleavedSearch", "LocalSearch", "MultiArmedBandit",
+    "RandomCandidateSearch", "SimulatedAnnealing", "build_acq_optimizer",
+]

@@ -95,8 +95,10 @@ class LowerConfidenceBound(AcquisitionFunction):
 class ThompsonSampling(AcquisitionFunction):
     """Negated joint posterior sample over the candidate batch (Thompson, 1933).
 
-    Each call draws a fresh joint sample over the given ``[m, d]`` candidates, so it is meant for
-    optimisers that score one finite candidate pool; gradient-based optimisers reject it.
+    For GPs each call draws a fresh joint sample over the given ``[m, d]`` candidates, so it is meant
+    for optimisers that score one finite candidate pool; local optimisers reject it. Models with a
+    ``thompson_function(generator)`` (BOCS) give one sampled function per acquisition instead, which
+    every optimiser can use.
     """
 
     deterministic = False
@@ -104,8 +106,14 @@ class ThompsonSampling(AcquisitionFunction):
     def __init__(self, model: Model, generator: torch.Generator | None = None) -> None:
         super().__init__(model)
         self.generator = generator
+        # Parametric models (BOCS) draw one function per acquisition: the same sample at every call.
+        self._function = model.thompson_function(generator) if hasattr(model, "thompson_function") else None
+        if self._function is not None:
+            self.deterministic = True
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        if self._function is not None:
+            return -self._function(X)
         flat = X.reshape(-1, X.shape[-1])
         return -self.model.sample(flat, 1, generator=self.generator)[0].reshape(X.shape[:-1])
 

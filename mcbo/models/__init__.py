@@ -7,11 +7,13 @@ from typing import Any
 import torch
 
 from mcbo.models.base import Model, Posterior
+from mcbo.models.bocs import BOCSModel
 from mcbo.models.gp import NOMINAL_KERNELS, NUMERIC_KERNELS, GPModel, build_kernel
+from mcbo.models.neural_ucb import NeuralUCBModel
 from mcbo.space import SearchSpace
 
 #: Recipe name -> model class (constructed as ``cls(space, **settings, device=..., dtype=...)``).
-MODELS: dict[str, type[Model]] = {"gp": GPModel}
+MODELS: dict[str, type[Model]] = {"gp": GPModel, "bocs": BOCSModel, "neural_ucb": NeuralUCBModel}
 
 
 def build_model(spec: dict[str, Any], space: SearchSpace, device: torch.device, dtype: torch.dtype) -> Model:
@@ -27,5 +29,6 @@ def build_model(spec: dict[str, Any], space: SearchSpace, device: torch.device, 
 
 
 __all__ = [
-    "GPModel", "MODELS", "Model", "NOMINAL_KERNELS", "NUMERIC_KERNELS", "Posterior", "build_kernel", "build_model",
+    "BOCSModel", "GPModel", "MODELS", "Model", "NOMINAL_KERNELS", "NUMERIC_KERNELS", "Posterior", "build_kernel",
+    "build_model",
 ]

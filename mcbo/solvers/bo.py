@@ -153,6 +153,8 @@ class BOSolver(Solver):
     def _on_tell(self, X: torch.Tensor, y: torch.Tensor) -> None:
         if self.trust_region is not None and self.trust_region.centre is not None:
             self.trust_region.update(X, y)
+        if hasattr(self.acq_optimizer, "observe"):  # optimisers that learn from outcomes (CoCaBO's bandit)
+            self.acq_optimizer.observe(self.space, X, y)
 
     # ------------------------------------------------------------ save/load
     def _extra_state(self) -> dict[str, Any]:
@@ -161,6 +163,7 @@ class BOSolver(Solver):
             "init_design": self._init_design.tolist(),
             "trust_region": None if self.trust_region is None else self.trust_region.state_dict(),
             "model": self.model.state_for_warm_start() if hasattr(self.model, "state_for_warm_start") else None,
+            "acq_optimizer": self.acq_optimizer.state_dict() if hasattr(self.acq_optimizer, "state_dict") else None,
         }
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
@@ -170,3 +173,5 @@ class BOSolver(Solver):
             self.trust_region.load_state_dict(state["trust_region"], self.dtype, self.device)
         if state.get("model") is not None and hasattr(self.model, "load_warm_start"):
             self.model.load_warm_start(state["model"])
+        if state.get("acq_optimizer") is not None and hasattr(self.acq_optimizer, "load_state_dict"):
+            self.acq_optimizer.load_state_dict(state["acq_optimizer"])

@@ -99,4 +99,5 @@ def build_solver(
 def _register_builtin_kinds() -> None:
     """Import the modules whose classes register themselves (kept lazy to keep imports light)."""
     import mcbo.solvers.bo  # noqa: F401
+    import mcbo.solvers.heuristics  # noqa: F401
     import mcbo.solvers.random_search  # noqa: F401

@@ -40,7 +40,7 @@ class _OneHotKernel(Kernel):
 
     def _one_hot(self, x: torch.Tensor) -> torch.Tensor:
         """``[..., n, d]`` category indices -> ``[..., n, sum(cardinalities)]`` one-hot rows."""
-        idx = x.round().long().clamp(min=0)
+        idx = x.detach().round().long().clamp(min=0)
         idx = torch.minimum(idx, self.cardinalities - 1) + self.offsets
         out = torch.zeros(*x.shape[:-1], int(self.cardinalities.sum()), dtype=x.dtype, device=x.device)
         return out.scatter_(-1, idx, 1.0)
