@@ -39,8 +39,12 @@ def _solvers(args: argparse.Namespace) -> int:
 
     for name in list_recipes():
         recipe = load_recipe(name)
-        parts = [f"{key}={recipe[key]['type']}" for key in ("model", "acquisition", "acq_optimizer", "trust_region")
-                 if isinstance(recipe.get(key), dict) and "type" in recipe[key]]
+        parts = []
+        for key in ("model", "acquisition", "acq_optimizer", "trust_region"):
+            part = recipe.get(key)
+            if isinstance(part, dict) and "type" in part:
+                kernels = [part[k] for k in ("numeric_kernel", "nominal_kernel") if k in part]
+                parts.append(f"{key}={part['type']}" + (f"({'+'.join(kernels)})" if kernels else ""))
         print(f"{name:14s} {recipe.get('solver', '?'):4s} {' '.join(parts)}")
         if args.verbose:
             print(f"{'':14s} {recipe.get('paper', '')}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -16,14 +17,22 @@ from mcbo.space import SearchSpace
 MODELS: dict[str, type[Model]] = {"gp": GPModel, "bocs": BOCSModel, "neural_ucb": NeuralUCBModel}
 
 
-def build_model(spec: dict[str, Any], space: SearchSpace, device: torch.device, dtype: torch.dtype) -> Model:
-    """Instantiate the model named by ``spec["type"]`` with the remaining settings."""
+def build_model(
+    spec: dict[str, Any], space: SearchSpace, device: torch.device, dtype: torch.dtype, seed: int | None = None
+) -> Model:
+    """Instantiate the model named by ``spec["type"]`` with the remaining settings.
+
+    ``seed`` reaches models with randomness of their own (samplers, dictionaries) unless the spec sets one.
+    """
     spec = dict(spec)
     kind = spec.pop("type", None)
     if kind not in MODELS:
         raise ValueError(f"unknown model type {kind!r}; allowed: {sorted(MODELS)}")
+    cls = MODELS[kind]
+    if seed is not None and "seed" in inspect.signature(cls.__init__).parameters:
+        spec.setdefault("seed", seed)
     try:
-        return MODELS[kind](space, device=device, dtype=dtype, **spec)
+        return cls(space, device=device, dtype=dtype, **spec)
     except TypeError as err:
         raise ValueError(f"model {kind!r}: {err}") from None
 

@@ -30,6 +30,9 @@ from mcbo.trust_region import build_trust_region
 
 logger = logging.getLogger(__name__)
 
+#: Nominal kernels that factorise over columns, as CoCaBO's per-column bandits assume.
+_PER_COLUMN_KERNELS = frozenset({"overlap", "transformed_overlap"})
+
 
 
 @register_solver_kind("bo")
@@ -70,7 +73,7 @@ class BOSolver(Solver):
         self.model_spec = dict(model or {"type": "gp"})
         self.acq_spec = dict(acquisition or {"type": "ei"})
         self.acq_optimizer_spec = dict(acq_optimizer or {"type": "interleaved"})
-        self.model = build_model(self.model_spec, space, self.device, self.dtype)
+        self.model = build_model(self.model_spec, space, self.device, self.dtype, seed=self.seed)
         self.acq_optimizer = build_acq_optimizer(self.acq_optimizer_spec)
         self.trust_region = build_trust_region(trust_region, space)
         self.n_init = n_init
@@ -80,6 +83,16 @@ class BOSolver(Solver):
         self._n_init_used = 0
 
     def _check_combination(self) -> None:
+        """Reject model x acquisition x optimiser combinations that cannot work, saying why."""
+        optimiser = self.acq_optimizer_spec.get("type")
+        if optimiser == "mab":
+            kernel = self.model_spec.get("nominal_kernel", "transformed_overlap")
+            if self.model_spec.get("type") != "gp" or kernel not in _PER_COLUMN_KERNELS:
+                raise ValueError(
+                    f"acq_optimizer 'mab' (CoCaBO) picks every nominal column by its own EXP3 bandit, which "
+                    f"assumes a GP whose nominal kernel compares columns one by one ({sorted(_PER_COLUMN_KERNELS)}); "
+                    f"got model {self.model_spec.get('type')!r} with nominal kernel {kernel!r}"
+                )
         probe = build_acquisition(self.acq_spec, self.model, best_f=0.0, generator=self.torch_gen)
         if self.acq_optimizer.needs_deterministic_acquisition and not probe.deterministic:
             raise ValueError(
