@@ -125,7 +125,11 @@ class GPModel(Model):
         nominal_kernel: kernel on nominal columns, a key of :data:`NOMINAL_KERNELS`.
         combine: how the two are joined when both exist: ``mixture`` (Casmopolitan), ``sum`` or ``product``.
         noise_lb: lower bound of the (standardised) observation-noise variance.
-        fit_maxiter: L-BFGS-B iterations per fit.
+        fit_maxiter: L-BFGS-B iterations of a fit from the default hyper-parameters.
+        warm_maxiter: L-BFGS-B iterations of a fit warm-started from the previous fit's optimum
+            (one more observation moves the optimum little).
+        fit_ftol: L-BFGS-B stops when the per-point negative log likelihood improves by less than this
+            (relatively); hyper-parameters drifting along flat directions are not worth more iterations.
         memory_budget_mb: cap on the cross-covariance block held at once when predicting.
         warm_start: start each fit from the previous fit's hyper-parameters (faster, still deterministic).
     """
@@ -138,6 +142,8 @@ class GPModel(Model):
         combine: str = "mixture",
         noise_lb: float = 1e-6,
         fit_maxiter: int = 100,
+        warm_maxiter: int = 40,
+        fit_ftol: float = 1e-6,
         memory_budget_mb: float = 256.0,
         warm_start: bool = True,
         device: str | torch.device = "cpu",
@@ -151,6 +157,8 @@ class GPModel(Model):
         self.numeric_kernel, self.nominal_kernel, self.combine = numeric_kernel, nominal_kernel, combine
         self.noise_lb = float(noise_lb)
         self.fit_maxiter = int(fit_maxiter)
+        self.warm_maxiter = int(warm_maxiter)
+        self.fit_ftol = float(fit_ftol)
         self.memory_budget_mb = float(memory_budget_mb)
         self._y_mean, self._y_std = 0.0, 1.0
         self.gp: _ExactGP | None = None
@@ -214,6 +222,7 @@ class GPModel(Model):
         thousand of BO. BoTorch's scipy loop handles parameter bounds and conversions.
         """
         gp.train()
+        maxiter = self.warm_maxiter if self._warm_state is not None else self.fit_maxiter
         mll = gpytorch.mlls.ExactMarginalLogLikelihood(gp.likelihood, gp)
         parameters = get_parameters(mll, requires_grad=True)
         closure = ForwardBackwardClosure(forward=lambda: _negative_log_marginal_likelihood(gp, jitter),
@@ -221,7 +230,7 @@ class GPModel(Model):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit_gpytorch_mll_scipy(mll, parameters=parameters, closure=closure,
-                                   options={"maxiter": self.fit_maxiter})
+                                   options={"maxiter": maxiter, "ftol": self.fit_ftol})
         for name, value in gp.named_parameters():
             if not torch.isfinite(value).all():
                 raise ValueError(f"non-finite hyper-parameter {name} after fitting")
