@@ -1,4 +1,4 @@
-"""The ``mcbo`` command: ``demo``, ``solvers``, ``tasks``, ``bench`` and ``report``."""
+"""The ``mcbo`` command: ``demo``, ``solvers``, ``tasks``, ``bench``, ``report`` and ``instruct``."""
 
 from __future__ import annotations
 
@@ -80,9 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = sub.add_parser("tasks", help="list the registered tasks")
     tasks.set_defaults(func=_tasks)
 
-    from mcbo.runner.cli import add_commands
+    from mcbo.llm.cli import add_commands as add_llm_commands
+    from mcbo.runner.cli import add_commands as add_suite_commands
 
-    add_commands(sub)
+    add_suite_commands(sub)
+    add_llm_commands(sub)
     return parser
 
 

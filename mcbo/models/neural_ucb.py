@@ -39,6 +39,10 @@ Choices where the papers leave room (documented, tested):
   selection-time update of Zhou et al. (used by the batch/pending logic of the BO loop).
 * INSTINCT's code uses ``lambda nu`` where Zhou et al.'s confidence width gives ``lambda nu^2``; the
   two agree at the default ``nu = 1``.
+* Training: 100 full-batch Adam steps at learning rate 0.01 per fit, regularised towards
+  ``theta_0`` as in Zhou et al. (INSTINCT's code takes 30 steps at 1e-3 with weight decay ``lambda / n``
+  towards 0); the loss gradient uses the same closed-form per-sample gradients, so a step is a few
+  matrix products.
 * Targets are standardised (``nu`` is in units of the observed standard deviation); features are
   standardised with the statistics of the whole feature table when one is given (INSTINCT
   standardises with the training rows), else with those of the training inputs.
