@@ -1,4 +1,4 @@
-"""The ``mcbo`` command: ``demo``, ``solvers``, ``tasks``, ``bench``, ``report`` and ``instruct``."""
+"""The ``mcbo`` command: ``demo``, ``solvers``, ``tasks``, ``bench``, ``report``, ``instruct`` and ``meta-train``."""
 
 from __future__ import annotations
 
@@ -81,10 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     tasks.set_defaults(func=_tasks)
 
     from mcbo.llm.cli import add_commands as add_llm_commands
+    from mcbo.meta.cli import add_commands as add_meta_commands
     from mcbo.runner.cli import add_commands as add_suite_commands
 
     add_suite_commands(sub)
     add_llm_commands(sub)
+    add_meta_commands(sub)
     return parser
 
 

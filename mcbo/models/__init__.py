@@ -11,10 +11,12 @@ from mcbo.models.base import Model, Posterior
 from mcbo.models.bocs import BOCSModel
 from mcbo.models.gp import NOMINAL_KERNELS, NUMERIC_KERNELS, GPModel, build_kernel
 from mcbo.models.neural_ucb import NeuralUCBModel
+from mcbo.models.tnp import TNPModel
 from mcbo.space import SearchSpace
 
 #: Recipe name -> model class (constructed as ``cls(space, **settings, device=..., dtype=...)``).
-MODELS: dict[str, type[Model]] = {"gp": GPModel, "bocs": BOCSModel, "neural_ucb": NeuralUCBModel}
+MODELS: dict[str, type[Model]] = {"gp": GPModel, "bocs": BOCSModel, "neural_ucb": NeuralUCBModel,
+                                  "tnp": TNPModel}
 
 
 def build_model(

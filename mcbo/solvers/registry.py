@@ -100,4 +100,5 @@ def _register_builtin_kinds() -> None:
     """Import the modules whose classes register themselves (kept lazy to keep imports light)."""
     import mcbo.solvers.bo  # noqa: F401
     import mcbo.solvers.heuristics  # noqa: F401
+    import mcbo.solvers.nap  # noqa: F401
     import mcbo.solvers.random_search  # noqa: F401
