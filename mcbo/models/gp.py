@@ -130,7 +130,8 @@ class GPModel(Model):
             (one more observation moves the optimum little).
         fit_ftol: L-BFGS-B stops when the per-point negative log likelihood improves by less than this
             (relatively); hyper-parameters drifting along flat directions are not worth more iterations.
-        memory_budget_mb: cap on the cross-covariance block held at once when predicting.
+        memory_budget_mb: cap on the cross-covariance block held at once when predicting; blocks of
+            ~16 MB stay below glibc's mmap threshold and measured fastest (benchmarks/posterior_10k.py).
         warm_start: start each fit from the previous fit's hyper-parameters (faster, still deterministic).
     """
 
@@ -144,7 +145,7 @@ class GPModel(Model):
         fit_maxiter: int = 100,
         warm_maxiter: int = 40,
         fit_ftol: float = 1e-6,
-        memory_budget_mb: float = 256.0,
+        memory_budget_mb: float = 16.0,
         warm_start: bool = True,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float64,

@@ -142,7 +142,7 @@ class SubsequenceStringKernel(Kernel):
         match_decay: float = 0.9,
         gap_decay: float = 0.5,
         max_features: int = 2**15,
-        memory_budget_mb: float = 256.0,
+        memory_budget_mb: float = 16.0,
         **kwargs,
     ) -> None:
         if alphabet_size is not None and not (isinstance(alphabet_size, int) and alphabet_size >= 1):
@@ -237,8 +237,8 @@ class SubsequenceStringKernel(Kernel):
         same = s1.shape == s2.shape and torch.equal(s1, s2)
         if diag:
             rows = self._feature_rows(length, 0)
-            if same:
-                return (self._blocked_features(s1, rows) ** 2).sum(-1)
+            if same:  # normalised features: every string has unit self-similarity
+                return torch.ones(s1.shape[:-1], dtype=s1.dtype, device=s1.device)
             return (self._blocked_features(s1, rows) * self._blocked_features(s2, rows)).sum(-1)
         f2 = self._blocked_features(s2, self._feature_rows(length, 0))
         rows = self._feature_rows(length, s2.shape[-2])
