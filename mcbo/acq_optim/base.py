@@ -25,6 +25,16 @@ class AcqOptimizer(ABC):
 
     #: Whether the optimiser needs a deterministic acquisition (e.g. it takes gradient steps).
     needs_deterministic_acquisition = False
+    #: Why it does, for the error message (e.g. "local search compares scores across calls").
+    deterministic_reason = "this optimiser compares scores across calls"
+
+    def check_acquisition(self, acq: AcquisitionFunction) -> None:
+        """Raise ``ValueError`` when this optimiser needs a deterministic acquisition and ``acq`` is not."""
+        if self.needs_deterministic_acquisition and not acq.deterministic:
+            raise ValueError(
+                f"{self.deterministic_reason} and needs a deterministic acquisition; "
+                f"{type(acq).__name__} draws a new sample per call: use acq_optimizer 'random'"
+            )
 
     @abstractmethod
     def optimize(

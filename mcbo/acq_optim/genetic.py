@@ -52,6 +52,7 @@ class GeneticAlgorithm(AcqOptimizer):
     """
 
     needs_deterministic_acquisition = True
+    deterministic_reason = "the genetic algorithm compares scores across generations"
 
     def __init__(
         self,
@@ -85,11 +86,7 @@ class GeneticAlgorithm(AcqOptimizer):
         generator: torch.Generator | None = None,
         np_rng: np.random.Generator | None = None,
     ) -> torch.Tensor:
-        if not acq.deterministic:
-            raise ValueError(
-                f"the genetic algorithm compares scores across generations and needs a deterministic "
-                f"acquisition; {type(acq).__name__} draws a new sample per call: use acq_optimizer 'random'"
-            )
+        self.check_acquisition(acq)
         method = self.method
         if method == "auto":
             method = "categorical" if space.is_nominal_only else "pymoo"

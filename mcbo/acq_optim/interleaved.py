@@ -38,6 +38,7 @@ class InterleavedSearch(AcqOptimizer):
     """
 
     needs_deterministic_acquisition = True
+    deterministic_reason = "interleaved search takes gradient and hill-climbing steps"
 
     def __init__(
         self,
@@ -64,11 +65,7 @@ class InterleavedSearch(AcqOptimizer):
         generator: torch.Generator | None = None,
         np_rng: np.random.Generator | None = None,
     ) -> torch.Tensor:
-        if not acq.deterministic:
-            raise ValueError(
-                f"interleaved search takes gradient and hill-climbing steps and needs a deterministic "
-                f"acquisition; {type(acq).__name__} draws a new sample per call: use acq_optimizer 'random'"
-            )
+        self.check_acquisition(acq)
         np_rng = np_rng if np_rng is not None else np.random.default_rng(0)
         dtype, device = X_exclude.dtype, X_exclude.device
         raw = candidate_pool(space, self.n_raw, trust_region, np_rng, generator, dtype, device)

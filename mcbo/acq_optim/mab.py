@@ -45,6 +45,7 @@ class MultiArmedBandit(AcqOptimizer):
     """
 
     needs_deterministic_acquisition = True
+    deterministic_reason = "the multi-armed bandit optimiser takes gradient steps"
 
     def __init__(
         self,
@@ -142,11 +143,7 @@ class MultiArmedBandit(AcqOptimizer):
         generator: torch.Generator | None = None,
         np_rng: np.random.Generator | None = None,
     ) -> torch.Tensor:
-        if not acq.deterministic:
-            raise ValueError(
-                f"the multi-armed bandit optimiser takes gradient steps and needs a deterministic acquisition; "
-                f"{type(acq).__name__} draws a new sample per call: use acq_optimizer 'random'"
-            )
+        self.check_acquisition(acq)
         self._ensure(space)
         np_rng = np_rng if np_rng is not None else np.random.default_rng(0)
         dtype, device = X_exclude.dtype, X_exclude.device

@@ -40,6 +40,7 @@ class SimulatedAnnealing(AcqOptimizer):
     """
 
     needs_deterministic_acquisition = True
+    deterministic_reason = "simulated annealing compares scores across calls"
 
     def __init__(
         self,
@@ -75,11 +76,7 @@ class SimulatedAnnealing(AcqOptimizer):
         generator: torch.Generator | None = None,
         np_rng: np.random.Generator | None = None,
     ) -> torch.Tensor:
-        if not acq.deterministic:
-            raise ValueError(
-                f"simulated annealing compares scores across calls and needs a deterministic acquisition; "
-                f"{type(acq).__name__} draws a new sample per call: use acq_optimizer 'random'"
-            )
+        self.check_acquisition(acq)
         np_rng = np_rng if np_rng is not None else np.random.default_rng(0)
         dtype, device = X_exclude.dtype, X_exclude.device
         X, values, pool, pool_values = start_points(
