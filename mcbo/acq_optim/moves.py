@@ -16,6 +16,7 @@ All functions are vectorised over rows: ``X`` is ``[n, d]`` and nothing loops ov
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 
 import torch
@@ -90,18 +91,8 @@ def random_insert(
     """
     groups = permutation_groups(space) if groups is None else list(groups)
     X = X.clone()
-    n = X.shape[0]
-    if not groups or n == 0:
-        return X
-    which = torch.randint(len(groups), (n,), generator=generator)
-    for g, (start, stop) in enumerate(groups):
-        rows = (which == g).nonzero().squeeze(-1).to(X.device)
-        if len(rows) == 0:
-            continue
+    for rows, start, stop, a, b in _random_position_pairs(groups, X.shape[0], generator, X.device):
         length = stop - start
-        a = torch.randint(length, (len(rows),), generator=generator).to(X.device)
-        b = torch.remainder(a + 1 + torch.randint(max(length - 1, 1), (len(rows),), generator=generator).to(X.device),
-                            length)
         k = torch.arange(length, device=X.device).unsqueeze(0)
         a_, b_ = a.unsqueeze(1), b.unsqueeze(1)
         # New position k takes old position: a if k == b; k + 1 between a and b when moving right;
@@ -123,18 +114,7 @@ def random_swap(
     """Swap two random distinct positions of a random permutation group in every row of ``X`` ``[n, d]``."""
     groups = permutation_groups(space) if groups is None else list(groups)
     X = X.clone()
-    n = X.shape[0]
-    if not groups or n == 0:
-        return X
-    which = torch.randint(len(groups), (n,), generator=generator)
-    for g, (start, stop) in enumerate(groups):
-        rows = (which == g).nonzero().squeeze(-1).to(X.device)
-        if len(rows) == 0:
-            continue
-        length = stop - start
-        a = torch.randint(length, (len(rows),), generator=generator).to(X.device)
-        b = torch.remainder(a + 1 + torch.randint(max(length - 1, 1), (len(rows),), generator=generator).to(X.device),
-                            length)
+    for rows, start, _, a, b in _random_position_pairs(groups, X.shape[0], generator, X.device):
         va, vb = X[rows, start + a].clone(), X[rows, start + b].clone()
         X[rows, start + a], X[rows, start + b] = vb, va
     return X
@@ -278,3 +258,24 @@ __all__ = [
     "all_neighbours", "gaussian_move", "insert_neighbours", "numeric_min_steps", "permutation_groups",
     "project_hamming", "random_insert", "random_move", "random_permutation_move", "random_swap",
 ]
+
+
+def _random_position_pairs(
+    groups: list[tuple[int, int]], n: int, generator: torch.Generator | None, device: torch.device
+) -> Iterator[tuple[torch.Tensor, int, int, torch.Tensor, torch.Tensor]]:
+    """For ``n`` rows, pick a random permutation group each and two distinct random positions in it.
+
+    Yields ``(rows, start, stop, a, b)`` per group that was picked: the row indices, the group's
+    column range and the two positions (relative to ``start``), each ``[len(rows)]``.
+    """
+    if not groups or n == 0:
+        return
+    which = torch.randint(len(groups), (n,), generator=generator)
+    for g, (start, stop) in enumerate(groups):
+        rows = (which == g).nonzero().squeeze(-1).to(device)
+        if len(rows) == 0:
+            continue
+        length = stop - start
+        a = torch.randint(length, (len(rows),), generator=generator).to(device)
+        offset = torch.randint(max(length - 1, 1), (len(rows),), generator=generator).to(device)
+        yield rows, start, stop, a, torch.remainder(a + 1 + offset, length)
