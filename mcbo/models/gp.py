@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from dataclasses import dataclass
 from typing import Callable
 
 import gpytorch
@@ -27,6 +28,7 @@ from linear_operator.utils.errors import NotPSDError
 
 from mcbo.models.base import Model, Posterior
 from mcbo.models.kernels import (
+    Matern52Kernel,
     MixtureKernel,
     OverlapKernel,
     TransformedOverlapKernel,
@@ -45,7 +47,7 @@ KernelBuilder = Callable[[SearchSpace, torch.Tensor], Kernel]
 
 
 def _matern52(space: SearchSpace, cols: torch.Tensor) -> Kernel:
-    return MaternKernel(nu=2.5, ard_num_dims=len(cols), active_dims=cols,
+    return Matern52Kernel(ard_num_dims=len(cols), active_dims=cols,
                         lengthscale_constraint=Interval(0.01, 20.0))
 
 
@@ -131,7 +133,8 @@ class GPModel(Model):
         fit_ftol: L-BFGS-B stops when the per-point negative log likelihood improves by less than this
             (relatively); hyper-parameters drifting along flat directions are not worth more iterations.
         memory_budget_mb: cap on the cross-covariance block held at once when predicting; blocks of
-            ~16 MB stay below glibc's mmap threshold and measured fastest (benchmarks/posterior_10k.py).
+            ~32 MB (about 1,000 candidates at n = 1,000) measured fastest with 1 and 2 threads
+            (benchmarks/posterior_10k.py).
         warm_start: start each fit from the previous fit's hyper-parameters (faster, still deterministic).
     """
 
@@ -145,7 +148,7 @@ class GPModel(Model):
         fit_maxiter: int = 100,
         warm_maxiter: int = 40,
         fit_ftol: float = 1e-6,
-        memory_budget_mb: float = 16.0,
+        memory_budget_mb: float = 32.0,
         warm_start: bool = True,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float64,
@@ -167,7 +170,7 @@ class GPModel(Model):
         self._warm_state: dict[str, torch.Tensor] | None = None
         self._X = torch.empty(0, space.d, dtype=dtype, device=self.device)
         self._y = torch.empty(0, dtype=dtype, device=self.device)
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._cache: _PredictionCache | None = None
 
     # ------------------------------------------------------------------- fit
     def _new_gp(self, X: torch.Tensor, y_std: torch.Tensor, noise_lb: float) -> _ExactGP:
@@ -242,9 +245,8 @@ class GPModel(Model):
         bytes_per_row = 8 * (n_train + self.space.d + int(self.space.cardinalities.sum())) * 4
         return max(64, int(self.memory_budget_mb * 2**20 // bytes_per_row))
 
-    def _prediction_cache(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cholesky factor ``L`` of ``K + noise I`` ``[n, n]`` and ``alpha = (K + noise I)^-1 (y - m)`` ``[n]``,
-        computed once per fit or conditioning and reused by every posterior call."""
+    def _prediction_cache(self) -> _PredictionCache:
+        """Everything a posterior call reuses, computed once per fit or conditioning (see :class:`_PredictionCache`)."""
         if self._cache is None:
             assert self.gp is not None
             with torch.no_grad():
@@ -253,7 +255,11 @@ class GPModel(Model):
                 L = _robust_cholesky(K)
                 resid = (self._y - self._y_mean) / self._y_std - self.gp.mean_module.constant
                 alpha = torch.cholesky_solve(resid.unsqueeze(-1), L).squeeze(-1)
-            self._cache = (L, alpha)
+                cache = _PredictionCache(L=L, alpha=alpha)
+                phi = _explicit_feature_map(self.gp.covar_module)
+                if phi is not None:
+                    cache.add_features(phi, phi(self._X))
+            self._cache = cache
         return self._cache
 
     def _predict(self, X: torch.Tensor, full_cov: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -261,19 +267,18 @@ class GPModel(Model):
         assert self.gp is not None
         prior_mean = self.gp.mean_module.constant.reshape(())
         covar = self.gp.covar_module
-        if full_cov:
-            prior = to_dense(covar(X))
-        else:
-            prior = covar(X, diag=True)
         if self._X.shape[0] == 0:
+            prior = to_dense(covar(X)) if full_cov else covar(X, diag=True)
             return prior_mean.expand(X.shape[0]), prior
-        L, alpha = self._prediction_cache()
+        cache = self._prediction_cache()
+        if not full_cov and cache.phi is not None:
+            return cache.predict_from_features(X, prior_mean)
         Ks = to_dense(covar(X, self._X))  # [m, n]
-        mean = prior_mean + Ks @ alpha
-        V = torch.linalg.solve_triangular(L, Ks.transpose(-1, -2), upper=False)  # [n, m]
+        mean = prior_mean + Ks @ cache.alpha
+        V = torch.linalg.solve_triangular(cache.L, Ks.transpose(-1, -2), upper=False)  # [n, m], columns L^-1 k_i
         if full_cov:
-            return mean, prior - V.transpose(-1, -2) @ V
-        return mean, prior - (V * V).sum(-2)
+            return mean, to_dense(covar(X)) - V.transpose(-1, -2) @ V
+        return mean, covar(X, diag=True) - (V * V).sum(-2)
 
     def posterior(self, X: torch.Tensor) -> Posterior:
         if self.gp is None:
@@ -325,6 +330,67 @@ class GPModel(Model):
             if isinstance(module, (MaternKernel, RBFKernel)):
                 return module.lengthscale.detach().reshape(-1)
         return None
+
+
+FeatureMap = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _explicit_feature_map(covar: ScaleKernel) -> FeatureMap | None:
+    """``phi`` with ``covar(x, x') = phi(x) . phi(x')`` when the base kernel is an explicit inner product, else None.
+
+    Kernels opt in with ``has_explicit_features`` and ``explicit_features(x)`` (on their active
+    columns); the outputscale enters as ``sqrt(outputscale)``.
+    """
+    base = covar.base_kernel
+    if not getattr(base, "has_explicit_features", False):
+        return None
+
+    def phi(x: torch.Tensor) -> torch.Tensor:
+        if base.active_dims is not None:
+            x = x.index_select(-1, base.active_dims.to(x.device))
+        return base.explicit_features(x) * covar.outputscale.sqrt()
+
+    return phi
+
+
+@dataclass
+class _PredictionCache:
+    """What every posterior call of one fitted GP reuses.
+
+    ``L``: lower Cholesky factor of ``K + noise I`` ``[n, n]``; ``alpha = (K + noise I)^-1 (y - m)`` ``[n]``.
+    When the kernel is an explicit inner product ``k(x, x') = phi(x) . phi(x')`` with ``F`` features
+    (overlap, Kendall, SSK), also ``beta = Phi^T alpha`` ``[F]`` and either ``C = Phi^T (K + noise I)^-1 Phi``
+    ``[F, F]`` (when ``F <= n``) or ``W = L^-1 Phi`` ``[n, F]``, so that a candidate's posterior costs
+    ``O(F min(F, n))`` instead of a cross-covariance and a triangular solve, ``O(n (F + n))``.
+    """
+
+    L: torch.Tensor
+    alpha: torch.Tensor
+    phi: FeatureMap | None = None
+    beta: torch.Tensor | None = None
+    C: torch.Tensor | None = None
+    W: torch.Tensor | None = None
+
+    def add_features(self, phi: FeatureMap, Phi: torch.Tensor) -> None:
+        """Precompute the feature-space posterior from the training features ``Phi`` ``[n, F]``."""
+        self.phi, self.beta = phi, Phi.transpose(-1, -2) @ self.alpha
+        W = torch.linalg.solve_triangular(self.L, Phi, upper=False)
+        if Phi.shape[-1] <= Phi.shape[-2]:
+            self.C = W.transpose(-1, -2) @ W
+        else:
+            self.W = W
+
+    def predict_from_features(self, X: torch.Tensor, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent mean and variance ``[m]`` at ``X`` ``[m, d]`` in feature space."""
+        assert self.phi is not None and self.beta is not None
+        f = self.phi(X)  # [m, F]
+        mean = prior_mean + f @ self.beta
+        if self.C is not None:
+            explained = ((f @ self.C) * f).sum(-1)
+        else:
+            V = f @ self.W.transpose(-1, -2)  # [m, n], rows are L^-1 k_i
+            explained = (V * V).sum(-1)
+        return mean, (f * f).sum(-1) - explained
 
 
 def _robust_cholesky(K: torch.Tensor) -> torch.Tensor:

@@ -123,3 +123,26 @@ def test_dense_marginal_likelihood_matches_gpytorch_value_and_gradients(space):
     assert torch.allclose(ours, ref, atol=1e-8)
     for g, r in zip(grads, ref_grads):
         assert torch.allclose(g, r, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["overlap", "kendall", "ssk"])
+def test_feature_space_posterior_matches_cross_covariance_path(case):
+    """Kernels that are explicit inner products predict in feature space; same posterior as the general path."""
+    from mcbo.space import Permutation, Sequence
+
+    if case == "overlap":
+        space = SearchSpace([Categorical(f"c{i}", list("abcdefg")) for i in range(6)])
+    elif case == "kendall":
+        space = SearchSpace([Permutation("p", 6)])
+    else:
+        space = SearchSpace([Sequence("s", length=8, alphabet=list("abcd"))])
+    X, Xt = space.sample(60, seed=0), space.sample(300, seed=1)
+    y = torch.sin(X.sum(-1)) + 0.1 * X[:, 0]
+    model = GPModel(space, nominal_kernel=case)
+    model.fit(X, y)
+    fast = model.posterior(Xt)
+    assert model._prediction_cache().phi is not None
+    model._prediction_cache().phi = None  # force the cross-covariance + triangular-solve path
+    slow = model.posterior(Xt)
+    assert torch.allclose(fast.mean, slow.mean, atol=1e-8)
+    assert torch.allclose(fast.variance, slow.variance, atol=1e-8)

@@ -19,6 +19,11 @@ import torch
 from gpytorch.constraints import Interval
 from gpytorch.kernels import Kernel
 
+#: From this mean number of categories per column on, a cross-covariance adds gathered rows
+#: (``embedding_bag``) rather than multiplying one-hot matrices (measured ~2.5x faster with 11
+#: categories, ~2x slower with 2).
+_GATHER_MIN_CARDINALITY = 4.0
+
 
 class _OneHotKernel(Kernel):
     """Shared machinery: ARD weights per nominal column and the weighted one-hot product.
@@ -40,10 +45,13 @@ class _OneHotKernel(Kernel):
 
     def _one_hot(self, x: torch.Tensor) -> torch.Tensor:
         """``[..., n, d]`` category indices -> ``[..., n, sum(cardinalities)]`` one-hot rows."""
-        idx = x.detach().round().long().clamp(min=0)
-        idx = torch.minimum(idx, self.cardinalities - 1) + self.offsets
         out = torch.zeros(*x.shape[:-1], int(self.cardinalities.sum()), dtype=x.dtype, device=x.device)
-        return out.scatter_(-1, idx, 1.0)
+        return out.scatter_(-1, self._one_hot_index(x), 1.0)
+
+    def _one_hot_index(self, x: torch.Tensor) -> torch.Tensor:
+        """Column of the one-hot row holding each entry of ``x`` ``[..., n, d]``: ``[..., n, d]`` (long)."""
+        idx = x.detach().round().long().clamp(min=0)
+        return torch.minimum(idx, self.cardinalities - 1) + self.offsets
 
     def _weights(self) -> torch.Tensor:
         """Per-column weights ``1 / lengthscale``, ``[d]``."""
@@ -55,11 +63,28 @@ class _OneHotKernel(Kernel):
         if diag:
             return ((x1.round() == x2.round()).to(x1.dtype) * w).sum(-1)
         w_full = torch.repeat_interleave(w, self.cardinalities)
-        return (self._one_hot(x1) * w_full) @ self._one_hot(x2).transpose(-1, -2)
+        table = self._one_hot(x2) * w_full  # [..., n2, sum(cardinalities)]
+        if x1.dim() == 2 and x2.dim() == 2 and float(self.cardinalities.float().mean()) >= _GATHER_MIN_CARDINALITY:
+            # each row of x1 picks d of the sum(cardinalities) columns of table^T: add those rows
+            # (embedding_bag) instead of a matmul with a mostly-zero one-hot matrix
+            return torch.nn.functional.embedding_bag(self._one_hot_index(x1), table.transpose(0, 1).contiguous(),
+                                                     mode="sum")
+        return self._one_hot(x1) @ table.transpose(-1, -2)
 
 
 class OverlapKernel(_OneHotKernel):
-    """Overlap kernel ``(1/d) sum_i w_i [h_i == h'_i]`` on nominal columns (CoCaBO, Ru et al. 2020)."""
+    """Overlap kernel ``(1/d) sum_i w_i [h_i == h'_i]`` on nominal columns (CoCaBO, Ru et al. 2020).
+
+    A linear kernel on weighted one-hot rows, so it exposes them as :meth:`explicit_features`
+    (``GPModel`` then predicts in the ``sum(cardinalities)``-dimensional feature space).
+    """
+
+    has_explicit_features = True
+
+    def explicit_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``phi`` ``[..., n, sum(cardinalities)]`` of ``x`` ``[..., n, d]`` with ``k(x, x') = phi(x) . phi(x')``."""
+        w_full = torch.repeat_interleave(self._weights(), self.cardinalities)
+        return self._one_hot(x) * (w_full / self.n_columns).sqrt()
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
         return self._weighted_matches(x1, x2, diag) / self.n_columns
@@ -70,4 +95,7 @@ class TransformedOverlapKernel(_OneHotKernel):
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
         total = self._weights().sum()
-        return torch.exp((self._weighted_matches(x1, x2, diag) - total) / self.n_columns)
+        matches = self._weighted_matches(x1, x2, diag)
+        if matches.requires_grad:
+            return torch.exp((matches - total) / self.n_columns)
+        return matches.sub_(total).div_(self.n_columns).exp_()

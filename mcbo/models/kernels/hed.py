@@ -25,8 +25,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from gpytorch.constraints import Interval
-from gpytorch.kernels import Kernel, MaternKernel
+from gpytorch.kernels import Kernel
 
+from mcbo.models.kernels.categorical import _GATHER_MIN_CARDINALITY
+from mcbo.models.kernels.matern import Matern52Kernel
 from mcbo.space import SearchSpace
 
 
@@ -75,7 +77,7 @@ class HEDKernel(Kernel):
         self.register_buffer("offsets", torch.cumsum(cards, 0) - cards)
         self.register_buffer("dictionary", dictionary)
         self.n_elements, self.seed = int(n_elements), int(seed)
-        self.base = MaternKernel(nu=2.5, ard_num_dims=n_elements, lengthscale_constraint=Interval(0.01, 20.0))
+        self.base = Matern52Kernel(ard_num_dims=n_elements, lengthscale_constraint=Interval(0.01, 20.0))
 
     def _one_hot(self, idx: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """``[..., n, d]`` category indices -> ``[..., n, sum(cardinalities)]`` one-hot rows."""
@@ -85,10 +87,18 @@ class HEDKernel(Kernel):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised Hamming distances to the dictionary: ``[..., n, d]`` -> ``[..., n, m]``."""
-        matches = self._one_hot(x.round().long(), x.dtype) @ self._one_hot(self.dictionary, x.dtype).transpose(-1, -2)
+        idx = x.round().long()
+        dictionary_columns = self._one_hot(self.dictionary, x.dtype).transpose(-1, -2)  # [sum(cards), m]
+        if x.dim() == 2 and float(self.cardinalities.float().mean()) >= _GATHER_MIN_CARDINALITY:
+            rows = torch.minimum(idx.clamp(min=0), self.cardinalities - 1) + self.offsets
+            matches = torch.nn.functional.embedding_bag(rows, dictionary_columns.contiguous(), mode="sum")
+        else:
+            matches = self._one_hot(idx, x.dtype) @ dictionary_columns
         return 1.0 - matches / len(self.cardinalities)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
+        if diag and x1.shape == x2.shape and torch.equal(x1, x2):  # Matérn of a point with itself
+            return torch.ones(x1.shape[:-1], dtype=x1.dtype, device=x1.device)
         return self.base.forward(self.embed(x1), self.embed(x2), diag=diag)
 
 

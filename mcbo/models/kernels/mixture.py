@@ -38,4 +38,7 @@ class MixtureKernel(Kernel):
         k_num = to_dense(self.numeric(x1, x2, diag=diag))
         k_nom = to_dense(self.nominal(x1, x2, diag=diag))
         lam = self.mix.squeeze()
-        return (1.0 - lam) * 0.5 * (k_num + k_nom) + lam * k_num * k_nom
+        if k_num.requires_grad or k_nom.requires_grad or self.raw_mix.requires_grad:
+            return (1.0 - lam) * 0.5 * (k_num + k_nom) + lam * k_num * k_nom
+        product = k_num * k_nom  # prediction: reuse the buffers (no autograd graph to keep)
+        return k_num.add_(k_nom).mul_((1.0 - lam) * 0.5).add_(product.mul_(lam))

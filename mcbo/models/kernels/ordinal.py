@@ -29,8 +29,9 @@ from collections.abc import Sequence
 
 import torch
 from gpytorch.constraints import Interval
-from gpytorch.kernels import Kernel, MaternKernel, ProductKernel
+from gpytorch.kernels import Kernel, ProductKernel
 
+from mcbo.models.kernels.matern import Matern52Kernel
 from mcbo.space import SearchSpace
 from mcbo.space.params import ColumnKind
 
@@ -88,7 +89,7 @@ def build_ordinal(space: SearchSpace, cols: torch.Tensor) -> Kernel:
     kernel = OrdinalKernel(active_dims=ordinal)
     if len(others) == 0:
         return kernel
-    matern = MaternKernel(nu=2.5, ard_num_dims=len(others), active_dims=others,
+    matern = Matern52Kernel(ard_num_dims=len(others), active_dims=others,
                           lengthscale_constraint=Interval(0.01, 20.0))
     return ProductKernel(matern, kernel)
 

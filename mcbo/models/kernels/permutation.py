@@ -96,6 +96,18 @@ class PermutationKernel(Kernel):
             raise ValueError("only the Mallows kernel has a rate")
         return self.raw_rate_constraint.transform(self.raw_rate)
 
+    @property
+    def has_explicit_features(self) -> bool:
+        """Kendall on a single permutation and nothing else is linear in :func:`pair_features`."""
+        return self.kind == "kendall" and self.n_groups == 1 and self.other is None
+
+    def explicit_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``phi`` ``[..., n, C]`` of ``x`` ``[..., n, k]`` with ``k(x, x') = phi(x) . phi(x')`` (Kendall, one group)."""
+        if not self.has_explicit_features:
+            raise ValueError("only the Kendall kernel on a single permutation has explicit features")
+        features = pair_features(x[..., self._group(0)])
+        return features / features.shape[-1] ** 0.5
+
     def _group(self, i: int) -> torch.Tensor:
         return getattr(self, f"group_{i}")
 

@@ -104,18 +104,35 @@ def _string_features(s: torch.Tensor, alphabet_size: int, match_decay: torch.Ten
     """Unit-norm SSK features of strings ``s`` ``[..., n, L]`` (symbol indices): ``[..., n, sum_n a^n]``.
 
     ``<f(s), f(t)>`` is the normalised kernel; see the feature-map recursion in the module docstring.
+    ``U`` is one-hot, so ``U^T G`` is a scatter-add of the rows of ``G`` by symbol and ``U (x) G`` places
+    each row of ``G`` in its symbol's block; the gap matrix acts on all strings in one matmul.
     """
-    u = torch.nn.functional.one_hot(s.long().clamp(0, alphabet_size - 1), alphabet_size).to(coefs.dtype)
-    d_t = _gap_matrix(s.shape[-1], gap_decay).transpose(0, 1)
-    g = d_t @ u  # G_1: [..., n, L, a]
+    a, length = alphabet_size, s.shape[-1]
+    idx = s.long().clamp(0, a - 1).reshape(-1, length)  # [N, L]
+    n_strings, dtype = idx.shape[0], coefs.dtype
+    flat_idx = idx.reshape(-1)  # [N L]
+    by_symbol = torch.arange(n_strings, device=s.device).repeat_interleave(length) * a + flat_idx
+    d_t = _gap_matrix(length, gap_decay).transpose(0, 1)
+
+    def apply_gaps(t: torch.Tensor) -> torch.Tensor:  # [N, L, B] -> D^T t over positions, one matmul
+        width = t.shape[-1]
+        return (d_t @ t.transpose(0, 1).reshape(length, -1)).reshape(length, n_strings, width).transpose(0, 1)
+
+    u = torch.nn.functional.one_hot(idx, a).to(dtype)  # [N, L, a]
+    g = apply_gaps(u)  # G_1: [N, L, a]
     parts = [(match_decay * coefs[0].sqrt()) * u.sum(-2)]
     for order in range(2, len(coefs) + 1):
-        phi = u.transpose(-1, -2) @ g  # [..., n, a, a^(order-1)]
-        parts.append((match_decay**order * coefs[order - 1].sqrt()) * phi.flatten(-2))
+        width = g.shape[-1]  # a^(order-1)
+        rows = g.reshape(-1, width)  # [N L, a^(order-1)]
+        phi = rows.new_zeros(n_strings * a, width).index_add(0, by_symbol, rows)  # U^T G: [N a, a^(order-1)]
+        parts.append((match_decay**order * coefs[order - 1].sqrt()) * phi.reshape(n_strings, a * width))
         if order < len(coefs):
-            g = d_t @ (u.unsqueeze(-1) * g.unsqueeze(-2)).flatten(-2)  # G_order: [..., n, L, a^order]
+            positions = torch.arange(rows.shape[0], device=s.device)
+            placed = rows.new_zeros(rows.shape[0], a, width).index_put((positions, flat_idx), rows)  # U (x) G
+            g = apply_gaps(placed.reshape(n_strings, length, a * width))  # G_order: [N, L, a^order]
     feats = torch.cat(parts, -1)
-    return feats / feats.norm(dim=-1, keepdim=True)
+    feats = feats / feats.norm(dim=-1, keepdim=True)
+    return feats.reshape(*s.shape[:-1], feats.shape[-1])
 
 
 class SubsequenceStringKernel(Kernel):
@@ -211,6 +228,18 @@ class SubsequenceStringKernel(Kernel):
     def uses_features(self) -> bool:
         """Whether the feature map (rather than the pairwise programme) computes the kernel."""
         return self.alphabet_size is not None and self.alphabet_size**self.max_subsequence_length <= self.max_features
+
+    @property
+    def has_explicit_features(self) -> bool:
+        """Same as :attr:`uses_features`: the kernel is an inner product of :meth:`explicit_features`."""
+        return self.uses_features
+
+    def explicit_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Unit-norm features ``[..., n, F]`` of strings ``x`` ``[..., n, L]``, ``k(x, x') = phi(x) . phi(x')``."""
+        if not self.uses_features:
+            raise ValueError("this SSK computes the pairwise dynamic programme; it has no explicit features")
+        s = x.round()
+        return self._blocked_features(s, self._feature_rows(s.shape[-1], 0))
 
     def _features(self, s: torch.Tensor) -> torch.Tensor:
         """Unit-norm features of the rows of ``s`` ``[..., n, L]``: ``[..., n, F]``."""

@@ -1,5 +1,6 @@
 """Overlap and transformed-overlap kernels: match a direct per-pair reference, PSD, batched shapes."""
 
+import pytest
 import torch
 
 from mcbo.models.kernels import MixtureKernel, OverlapKernel, TransformedOverlapKernel
@@ -8,9 +9,9 @@ from gpytorch.kernels import MaternKernel
 CARDS = [3, 5, 2, 4]
 
 
-def _random_points(n, seed):
+def _random_points(n, seed, cards=CARDS):
     g = torch.Generator().manual_seed(seed)
-    return torch.stack([torch.randint(0, k, (n,), generator=g) for k in CARDS], -1).double()
+    return torch.stack([torch.randint(0, k, (n,), generator=g) for k in cards], -1).double()
 
 
 def _reference(x1, x2, lengthscale, transformed):
@@ -35,6 +36,8 @@ def test_kernels_match_direct_reference():
         k = _kernel(cls)
         ref = _reference(x1, x2, k.lengthscale.reshape(-1).detach(), transformed)
         assert torch.allclose(k(x1, x2).to_dense(), ref, atol=1e-12)
+        with torch.no_grad():  # prediction path (in-place element-wise passes)
+            assert torch.allclose(k(x1, x2).to_dense(), ref, atol=1e-12)
         assert torch.allclose(k(x1, x1, diag=True), _reference(x1, x1, k.lengthscale.reshape(-1).detach(),
                                                                transformed).diagonal(), atol=1e-12)
 
@@ -59,3 +62,29 @@ def test_mixture_is_psd_with_unit_diagonal():
         K = mix(X).to_dense()
         assert torch.allclose(K.diagonal(), torch.ones(40, dtype=torch.float64), atol=1e-6)
         assert torch.linalg.eigvalsh(K).min() > -1e-9
+
+
+@pytest.mark.parametrize("cls, transformed", [(OverlapKernel, False), (TransformedOverlapKernel, True)])
+def test_many_category_columns_match_reference_with_gradients(cls, transformed):
+    """Columns with many categories take the gathered-rows path; values and lengthscale gradients agree."""
+    cards = [11, 7, 5]
+    x1, x2 = _random_points(9, 4, cards), _random_points(6, 5, cards)
+    k = cls(cards, active_dims=torch.arange(3)).double()
+    k.lengthscale = torch.tensor([[0.5, 1.5, 3.0]], dtype=torch.float64)
+    ref = _reference(x1, x2, k.lengthscale.reshape(-1).detach(), transformed)
+    K = k(x1, x2).to_dense()
+    assert torch.allclose(K, ref, atol=1e-12)
+    (grad,) = torch.autograd.grad(K.sum(), k.raw_lengthscale)
+    ls = k.lengthscale.detach().clone().requires_grad_(True)
+    w = 1.0 / ls.reshape(-1)
+    match = (x1.unsqueeze(1) == x2.unsqueeze(0)).double()
+    direct = torch.exp(-(w * (1 - match)).mean(-1)) if transformed else (w * match).mean(-1)
+    (grad_ls,) = torch.autograd.grad(direct.sum(), ls)
+    assert torch.allclose(grad, grad_ls * _dlengthscale_draw(k), atol=1e-10)
+
+
+def _dlengthscale_draw(kernel):
+    """d lengthscale / d raw_lengthscale for the kernel's constraint, by autograd."""
+    raw = kernel.raw_lengthscale.detach().clone().requires_grad_(True)
+    (d,) = torch.autograd.grad(kernel.raw_lengthscale_constraint.transform(raw).sum(), raw)
+    return d
