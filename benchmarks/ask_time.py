@@ -335,7 +335,7 @@ def _ratio_rows(rows: list[dict]) -> list[dict]:
                 other = by.get((space, peer, n))
                 if other is None:
                     continue
-                if other["status"].startswith(">"):
+                if other["status"].startswith((">", "skipped")):
                     row[f"{peer} / ours"] = "peer > budget"
                 else:
                     row[f"{peer} / ours"] = fmt_ratio(other["s_per_ask"] / mine["s_per_ask"])
@@ -375,6 +375,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--botorch-fit-maxiter", type=int, default=100,
                         help="L-BFGS-B iterations cap of BoTorch's GP fit, like mcbo's fit_maxiter (default 100); "
                              "0 = BoTorch's own default (scipy's 15000)")
+    parser.add_argument("--no-skip", action="store_true",
+                        help="measure every n even after a solver exceeded the budget at a smaller n")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
     args = parser.parse_args(argv)
     warn_if_threads_unset()
@@ -383,9 +385,17 @@ def main(argv: list[str] | None = None) -> None:
     for space in args.spaces:
         ours = SPACES[space][3]
         solvers = [s for s in args.solvers if s in PEERS or s == ours]
-        for n in args.n:
+        over_at: dict[str, int] = {}  # solver -> the n at which it first exceeded the budget
+        for n in sorted(args.n):
             for solver in solvers:
-                row = measure_one(space, solver, n, args)
+                if solver in over_at and not args.no_skip:
+                    row = {"space": space, "solver": solver, "n": n,
+                           "status": f"skipped (> budget at n={over_at[solver]})", "s_per_ask": math.nan, "fit_s": math.nan, "acq_s": math.nan, "repeats": 0,
+                           "peak_rss_mib": math.nan, "ask_mem_delta_mib": math.nan, "check": ""}
+                else:
+                    row = measure_one(space, solver, n, args)
+                    if row["status"].startswith(">"):
+                        over_at[solver] = n
                 rows.append(row)
                 print(f"{space:9s} {solver:14s} n={n:5d}: {row['status']}; {fmt_num(row['s_per_ask'])} s/ask "
                       f"(fit {fmt_num(row['fit_s'])} s, acq {fmt_num(row['acq_s'])} s; {row['repeats']} timed); "

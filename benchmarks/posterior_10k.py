@@ -19,14 +19,15 @@ posterior calls.
 
 Run from the repository root::
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/posterior_10k.py
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/posterior_10k.py --n 200 --m 2000 --kernels overlap ssk
+    .venv/bin/python benchmarks/posterior_10k.py                       # 1 and 2 threads
+    .venv/bin/python benchmarks/posterior_10k.py --threads 1 --n 200 --m 2000 --kernels overlap ssk
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -47,7 +48,6 @@ from benchmarks.common import (
     peak_rss_mib,
     pick_cases,
     run_worker,
-    warn_if_threads_unset,
     worker_command,
     worker_spec_from_argv,
     write_markdown,
@@ -67,8 +67,11 @@ REFERENCE_S: dict[str, tuple[float, float, int | None]] = {
 
 def worker(spec: dict) -> None:
     """Fit and time the posterior for one case; report events on stdout (see ``common.run_worker``)."""
+    import gpytorch
+
     from mcbo.models import GPModel
 
+    torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     case = KERNEL_CASES[spec["case"]]
     dtype = getattr(torch, spec["dtype"])
@@ -76,8 +79,8 @@ def worker(spec: dict) -> None:
     X = space.sample(spec["n"], seed=0, dtype=dtype)
     y = case.objective(space, X)
     Xc = space.sample(spec["m"], seed=1, dtype=dtype)
-    model = GPModel(space, **case.gp_kwargs(), fit_maxiter=spec["fit_maxiter"],
-                    memory_budget_mb=spec["memory_budget_mb"], dtype=dtype)
+    budget = {} if spec["memory_budget_mb"] is None else {"memory_budget_mb": spec["memory_budget_mb"]}
+    model = GPModel(space, **case.gp_kwargs(), fit_maxiter=spec["fit_maxiter"], dtype=dtype, **budget)
     # one-time costs of a fresh process (lazy imports, first calls) are paid by a throwaway fit
     GPModel(space, **case.gp_kwargs(), fit_maxiter=5, dtype=dtype).fit(X[:20], y[:20])
     emit("timing_started")
@@ -91,8 +94,18 @@ def worker(spec: dict) -> None:
         first_s = time.perf_counter() - start
         emit("first_posterior", seconds=first_s)
         cached = measure(lambda: model.posterior(Xc), repeats=spec["repeats"], warmup=0)
+    # accuracy check (untimed): the same posterior from gpytorch's own exact prediction, first 500 candidates
+    with torch.no_grad(), gpytorch.settings.max_cholesky_size(10**7), gpytorch.settings.fast_pred_var(False):
+        ours = model.posterior(Xc[:500])
+        ref = model.gp(Xc[:500])
+        ref_mean = ref.mean * model._y_std + model._y_mean
+        ref_var = ref.variance * model._y_std**2
+        prior_var = float(model.gp.covar_module.outputscale) * model._y_std**2
+        mean_err = float((ours.mean - ref_mean).abs().max() / model._y_std)
+        var_err = float((ours.variance - ref_var).abs().max() / prior_var)
     emit("result", fit_s=fit_s, first_s=first_s, cached_s=cached.median, cached_times=cached.times,
-         chunk_rows=model._chunk_rows(), peak_rss_mib=peak_rss_mib(), posterior_mem_delta_mib=mem.delta_mib)
+         chunk_rows=model._chunk_rows(), peak_rss_mib=peak_rss_mib(), posterior_mem_delta_mib=mem.delta_mib,
+         mean_err=mean_err, var_err=var_err, threads=torch.get_num_threads())
 
 
 # ----------------------------------------------------------------------------------- parent side
@@ -122,24 +135,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kernels", nargs="*", default=None, help=f"subset of {list(KERNEL_CASES)} (default all)")
     parser.add_argument("--no-ssk-n100", action="store_true", help="skip the extra ssk row at n=100")
     parser.add_argument("--fit-maxiter", type=int, default=100, help="L-BFGS-B iterations cap per fit (100)")
-    parser.add_argument("--memory-budget-mb", type=float, default=256.0, help="GPModel.memory_budget_mb (256)")
+    parser.add_argument("--memory-budget-mb", type=float, default=None,
+                        help="GPModel.memory_budget_mb (default: the model's default)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="torch / OpenMP thread counts to measure, each in its own workers (default 1 2)")
     parser.add_argument("--repeats", type=int, default=3, help="cached posterior calls timed (median)")
     parser.add_argument("--budget", type=float, default=900.0,
                         help="seconds allowed per case for fit + posterior calls (default 900)")
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
     args = parser.parse_args(argv)
-    warn_if_threads_unset()
     cases = pick_cases(args.kernels)
-    jobs = [(c.name, args.n) for c in cases]
+    jobs = [(c.name, args.n, t) for t in args.threads for c in cases]
     if not args.no_ssk_n100 and args.n != 100 and any(c.name == "ssk" for c in cases):
-        jobs.append(("ssk", 100))
+        jobs += [("ssk", 100, t) for t in args.threads]
 
     rows = []
-    for name, n in jobs:
+    for name, n, threads in jobs:
         spec = {"case": name, "n": n, "m": args.m, "fit_maxiter": args.fit_maxiter, "repeats": args.repeats,
-                "memory_budget_mb": args.memory_budget_mb, "dtype": args.dtype}
-        out = run_worker(worker_command(__file__, spec), budget_s=args.budget)
+                "memory_budget_mb": args.memory_budget_mb, "dtype": args.dtype, "threads": threads}
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        out = run_worker(worker_command(__file__, spec), budget_s=args.budget, env=env)
         res = out.result or {}
         fit = out.last("fit")
         first = out.last("first_posterior")
@@ -150,7 +166,8 @@ def main(argv: list[str] | None = None) -> None:
         ref_label, speedup = _reference_cells(name, n, args.m, cached_s)
         off_target = "" if (n, args.m) == (1000, 10000) else " (target is for n=1000, m=10000)"
         row = {
-            "kernel": name, "space": KERNEL_CASES[name].space_label, "n": n, "m": args.m, "status": status,
+            "kernel": name, "space": KERNEL_CASES[name].space_label, "threads": threads, "n": n, "m": args.m,
+            "status": status,
             "fit s": fit_s, "posterior s (1st, incl. Cholesky)": first_s, "posterior s (cached)": cached_s,
             "cached / 0.5 s target": fmt_ratio(cached_s / TARGET_S) + off_target,
             "1st / 0.5 s target": fmt_ratio(first_s / TARGET_S) + off_target,
@@ -158,9 +175,11 @@ def main(argv: list[str] | None = None) -> None:
             "peak RSS MiB": res.get("peak_rss_mib", float("nan")),
             "RSS growth in posterior MiB": res.get("posterior_mem_delta_mib", float("nan")),
             "chunk rows": res.get("chunk_rows", "n/a"),
+            "max abs err vs gpytorch (mean / y std, var / prior var)":
+                f"{fmt_num(res.get('mean_err', float('nan')))} / {fmt_num(res.get('var_err', float('nan')))}",
         }
         rows.append(row)
-        print(f"{name:22s} n={n:5d}: {status}; fit {fmt_num(fit_s)} s; posterior on {args.m}: first "
+        print(f"{name:22s} threads={threads} n={n:5d}: {status}; fit {fmt_num(fit_s)} s; posterior on {args.m}: first "
               f"{fmt_num(first_s)} s, cached {fmt_num(cached_s)} s ({row['cached / 0.5 s target']} the 0.5 s "
               f"target); ref {ref_label} -> {speedup}; peak RSS {fmt_num(row['peak RSS MiB'])} MiB", flush=True)
         if out.status == "error":
@@ -175,10 +194,14 @@ def main(argv: list[str] | None = None) -> None:
         "with the SSK GP at n = 100); they were not re-measured here.** Fit: L-BFGS-B, at most "
         f"{args.fit_maxiter} iterations (capped). Peak RSS is the whole worker process (imports included); "
         "`RSS growth in posterior` is the peak RSS during the posterior calls minus the RSS before them. "
-        "Produced by `benchmarks/posterior_10k.py`."
+        "`threads`: torch intra-op threads and `OMP_NUM_THREADS`/`MKL_NUM_THREADS` of the worker (the issue's "
+        "machine has 2 cores; its reference figures were taken with `OMP_NUM_THREADS=1` or "
+        "`OMP_WAIT_POLICY=PASSIVE`). The last column checks the numbers: the largest difference from gpytorch's "
+        "own exact prediction on the first 500 candidates, as a fraction of the output standard deviation (mean) "
+        "and of the prior variance (variance). Produced by `benchmarks/posterior_10k.py`."
     )
-    settings = {"n": args.n, "m (candidates)": args.m, "fit_maxiter": args.fit_maxiter,
-                "memory_budget_mb": args.memory_budget_mb, "repeats (median)": args.repeats,
+    settings = {"n": args.n, "m (candidates)": args.m, "fit_maxiter": args.fit_maxiter, "threads": args.threads,
+                "memory_budget_mb": args.memory_budget_mb or "model default", "repeats (median)": args.repeats,
                 "budget per case (s)": args.budget, "dtype": args.dtype,
                 "command": " ".join(["benchmarks/posterior_10k.py", *(argv or sys.argv[1:])])}
     text = header_markdown("Posterior on 10,000 candidates", description, settings)
