@@ -241,9 +241,12 @@ class GPModel(Model):
 
     # ------------------------------------------------------------- predict
     def _chunk_rows(self) -> int:
+        """Candidates per prediction block: about four ``[rows, width]`` float64 temporaries fit the memory budget."""
         n_train = max(self._X.shape[0], 1)
-        bytes_per_row = 8 * (n_train + self.space.d + int(self.space.cardinalities.sum())) * 4
-        return max(64, int(self.memory_budget_mb * 2**20 // bytes_per_row))
+        width = n_train + self.space.d + int(self.space.cardinalities.sum())
+        if self._cache is not None and self._cache.n_features:
+            width += self._cache.n_features
+        return max(64, int(self.memory_budget_mb * 2**20 // (8 * width * 4)))
 
     def _prediction_cache(self) -> _PredictionCache:
         """Everything a posterior call reuses, computed once per fit or conditioning (see :class:`_PredictionCache`)."""
@@ -258,7 +261,7 @@ class GPModel(Model):
                 cache = _PredictionCache(L=L, alpha=alpha)
                 phi = _explicit_feature_map(self.gp.covar_module)
                 if phi is not None:
-                    cache.add_features(phi, phi(self._X))
+                    cache.add_features(phi, float(self.gp.covar_module.outputscale), self._X)
             self._cache = cache
         return self._cache
 
@@ -285,6 +288,8 @@ class GPModel(Model):
             raise RuntimeError("posterior() called before fit()")
         X = self._to(X)
         flat = X.reshape(-1, X.shape[-1])
+        if self._X.shape[0]:
+            self._prediction_cache()  # built before sizing the blocks (feature-space prediction is wider)
         rows = self._chunk_rows()
         parts = [self._predict(flat[i:i + rows], full_cov=False) for i in range(0, flat.shape[0], rows)]
         mean = torch.cat([p[0] for p in parts]).reshape(X.shape[:-1]) * self._y_std + self._y_mean
@@ -336,10 +341,8 @@ FeatureMap = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _explicit_feature_map(covar: ScaleKernel) -> FeatureMap | None:
-    """``phi`` with ``covar(x, x') = phi(x) . phi(x')`` when the base kernel is an explicit inner product, else None.
-
-    Kernels opt in with ``has_explicit_features`` and ``explicit_features(x)`` (on their active
-    columns); the outputscale enters as ``sqrt(outputscale)``.
+    """``phi`` with ``covar(x, x') = outputscale * phi(x) . phi(x')`` when the base kernel is an explicit inner
+    product (it opts in with ``has_explicit_features`` and ``explicit_features(x)`` on its active columns), else None.
     """
     base = covar.base_kernel
     if not getattr(base, "has_explicit_features", False):
@@ -348,7 +351,7 @@ def _explicit_feature_map(covar: ScaleKernel) -> FeatureMap | None:
     def phi(x: torch.Tensor) -> torch.Tensor:
         if base.active_dims is not None:
             x = x.index_select(-1, base.active_dims.to(x.device))
-        return base.explicit_features(x) * covar.outputscale.sqrt()
+        return base.explicit_features(x)
 
     return phi
 
@@ -358,22 +361,29 @@ class _PredictionCache:
     """What every posterior call of one fitted GP reuses.
 
     ``L``: lower Cholesky factor of ``K + noise I`` ``[n, n]``; ``alpha = (K + noise I)^-1 (y - m)`` ``[n]``.
-    When the kernel is an explicit inner product ``k(x, x') = phi(x) . phi(x')`` with ``F`` features
-    (overlap, Kendall, SSK), also ``beta = Phi^T alpha`` ``[F]`` and either ``C = Phi^T (K + noise I)^-1 Phi``
-    ``[F, F]`` (when ``F <= n``) or ``W = L^-1 Phi`` ``[n, F]``, so that a candidate's posterior costs
-    ``O(F min(F, n))`` instead of a cross-covariance and a triangular solve, ``O(n (F + n))``.
+    When the kernel is ``s * phi(x) . phi(x')`` with ``F`` explicit features (overlap, Kendall, SSK) and
+    outputscale ``s``, also, with ``Phi = sqrt(s) phi(X_train)`` ``[n, F]``: ``beta = Phi^T alpha`` ``[F]`` and either
+    ``C = Phi^T (K + noise I)^-1 Phi`` ``[F, F]`` (when ``F <= n``) or ``W = L^-1 Phi`` ``[n, F]``, so that a
+    candidate's posterior costs ``O(F min(F, n))`` instead of a cross-covariance and a triangular solve,
+    ``O(n (F + n))``.
     """
 
     L: torch.Tensor
     alpha: torch.Tensor
     phi: FeatureMap | None = None
+    outputscale: float = 1.0
     beta: torch.Tensor | None = None
     C: torch.Tensor | None = None
     W: torch.Tensor | None = None
 
-    def add_features(self, phi: FeatureMap, Phi: torch.Tensor) -> None:
-        """Precompute the feature-space posterior from the training features ``Phi`` ``[n, F]``."""
-        self.phi, self.beta = phi, Phi.transpose(-1, -2) @ self.alpha
+    @property
+    def n_features(self) -> int:
+        return 0 if self.beta is None else int(self.beta.shape[-1])
+
+    def add_features(self, phi: FeatureMap, outputscale: float, X_train: torch.Tensor) -> None:
+        """Precompute the feature-space posterior from the training inputs ``X_train`` ``[n, d]``."""
+        Phi = phi(X_train) * math.sqrt(outputscale)
+        self.phi, self.outputscale, self.beta = phi, outputscale, Phi.transpose(-1, -2) @ self.alpha
         W = torch.linalg.solve_triangular(self.L, Phi, upper=False)
         if Phi.shape[-1] <= Phi.shape[-2]:
             self.C = W.transpose(-1, -2) @ W
@@ -381,16 +391,16 @@ class _PredictionCache:
             self.W = W
 
     def predict_from_features(self, X: torch.Tensor, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latent mean and variance ``[m]`` at ``X`` ``[m, d]`` in feature space."""
+        """Latent mean and variance ``[m]`` at ``X`` ``[m, d]`` in feature space (the outputscale applied to ``[m]``)."""
         assert self.phi is not None and self.beta is not None
-        f = self.phi(X)  # [m, F]
-        mean = prior_mean + f @ self.beta
+        f = self.phi(X)  # [m, F], unscaled
+        mean = prior_mean + math.sqrt(self.outputscale) * (f @ self.beta)
         if self.C is not None:
             explained = ((f @ self.C) * f).sum(-1)
         else:
-            V = f @ self.W.transpose(-1, -2)  # [m, n], rows are L^-1 k_i
+            V = f @ self.W.transpose(-1, -2)  # [m, n], rows are L^-1 k_i / sqrt(s)
             explained = (V * V).sum(-1)
-        return mean, (f * f).sum(-1) - explained
+        return mean, self.outputscale * ((f * f).sum(-1) - explained)
 
 
 def _robust_cholesky(K: torch.Tensor) -> torch.Tensor:

@@ -103,33 +103,41 @@ def _string_features(s: torch.Tensor, alphabet_size: int, match_decay: torch.Ten
                      coefs: torch.Tensor) -> torch.Tensor:
     """Unit-norm SSK features of strings ``s`` ``[..., n, L]`` (symbol indices): ``[..., n, sum_n a^n]``.
 
-    ``<f(s), f(t)>`` is the normalised kernel; see the feature-map recursion in the module docstring.
-    ``U`` is one-hot, so ``U^T G`` is a scatter-add of the rows of ``G`` by symbol and ``U (x) G`` places
-    each row of ``G`` in its symbol's block; the gap matrix acts on all strings in one matmul.
+    ``<f(s), f(t)>`` is the normalised kernel. The recursion of the module docstring, rearranged so
+    that the widest tensor is never multiplied by the gap matrix: with ``A = U^T D^T`` (``[a, L]``:
+    ``A[c, p]`` sums ``lg^(p' - p - 1)`` over later positions ``p'`` holding ``c``),
+
+        Phi_n[b, c, w] = lm^n sum_{p: s_p = b} A[c, p] G_{n-2}[p, w],     G_0 = 1,
+
+    a scatter-add over positions of outer products (``b``: symbol at ``p``, ``c``: the last symbol,
+    ``w``: the ``n - 2`` earlier ones). Only the narrower ``G_1 .. G_{N-2}`` go through ``D``.
     """
     a, length = alphabet_size, s.shape[-1]
     idx = s.long().clamp(0, a - 1).reshape(-1, length)  # [N, L]
     n_strings, dtype = idx.shape[0], coefs.dtype
     flat_idx = idx.reshape(-1)  # [N L]
-    by_symbol = torch.arange(n_strings, device=s.device).repeat_interleave(length) * a + flat_idx
-    d_t = _gap_matrix(length, gap_decay).transpose(0, 1)
+    by_symbol = torch.arange(n_strings, device=s.device).repeat_interleave(length) * a + flat_idx  # row of (i, s_p)
+    d_t = _gap_matrix(length, gap_decay).transpose(0, 1)  # d_t[p', p] = lg^(p' - p - 1), p < p'
 
-    def apply_gaps(t: torch.Tensor) -> torch.Tensor:  # [N, L, B] -> D^T t over positions, one matmul
-        width = t.shape[-1]
-        return (d_t @ t.transpose(0, 1).reshape(length, -1)).reshape(length, n_strings, width).transpose(0, 1)
+    def scatter_by_symbol(rows: torch.Tensor) -> torch.Tensor:  # [N L, W] -> [N, a, W]: sum of rows per symbol
+        out = rows.new_zeros(n_strings * a, rows.shape[-1]).index_add(0, by_symbol, rows)
+        return out.reshape(n_strings, a, rows.shape[-1])
 
     u = torch.nn.functional.one_hot(idx, a).to(dtype)  # [N, L, a]
-    g = apply_gaps(u)  # G_1: [N, L, a]
     parts = [(match_decay * coefs[0].sqrt()) * u.sum(-2)]
-    for order in range(2, len(coefs) + 1):
-        width = g.shape[-1]  # a^(order-1)
-        rows = g.reshape(-1, width)  # [N L, a^(order-1)]
-        phi = rows.new_zeros(n_strings * a, width).index_add(0, by_symbol, rows)  # U^T G: [N a, a^(order-1)]
-        parts.append((match_decay**order * coefs[order - 1].sqrt()) * phi.reshape(n_strings, a * width))
-        if order < len(coefs):
-            positions = torch.arange(rows.shape[0], device=s.device)
-            placed = rows.new_zeros(rows.shape[0], a, width).index_put((positions, flat_idx), rows)  # U (x) G
-            g = apply_gaps(placed.reshape(n_strings, length, a * width))  # G_order: [N, L, a^order]
+    if len(coefs) > 1:
+        later = scatter_by_symbol(d_t.repeat(n_strings, 1)).transpose(1, 2)  # A^T: [N, L(p), a(c)]
+        g = u.new_ones(n_strings, length, 1)  # G_0
+        for order in range(2, len(coefs) + 1):
+            width = g.shape[-1]  # a^(order-2)
+            outer = (later.unsqueeze(-1) * g.unsqueeze(-2)).reshape(-1, a * width)  # [N L, a(c) a^(order-2)]
+            phi = scatter_by_symbol(outer).reshape(n_strings, -1)  # [N, a(b) a(c) a^(order-2)]
+            parts.append((match_decay**order * coefs[order - 1].sqrt()) * phi)
+            if order < len(coefs):  # G_{order-1}[p', (b, w)] = sum_{p < p', s_p = b} lg^(p'-p-1) G_{order-2}[p, w]
+                placed = g.new_zeros(n_strings * length, a, width)
+                placed = placed.index_put((torch.arange(placed.shape[0], device=s.device), flat_idx),
+                                          g.reshape(-1, width))
+                g = d_t @ placed.reshape(n_strings, length, a * width)
     feats = torch.cat(parts, -1)
     feats = feats / feats.norm(dim=-1, keepdim=True)
     return feats.reshape(*s.shape[:-1], feats.shape[-1])
