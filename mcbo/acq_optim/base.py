@@ -36,7 +36,6 @@ class AcqOptimizer(ABC):
                 f"{type(acq).__name__} draws a new sample per call: use acq_optimizer 'random'"
             )
 
-    @abstractmethod
     def optimize(
         self,
         acq: AcquisitionFunction,
@@ -46,7 +45,26 @@ class AcqOptimizer(ABC):
         generator: torch.Generator | None = None,
         np_rng: np.random.Generator | None = None,
     ) -> torch.Tensor:
-        """Best new point ``[1, d]`` found; never a row of ``X_exclude`` ``[k, d]`` when avoidable."""
+        """Best new point ``[1, d]`` found; never a row of ``X_exclude`` ``[k, d]`` when avoidable.
+
+        Checks the acquisition against :attr:`needs_deterministic_acquisition`, defaults ``np_rng`` to a
+        generator seeded 0, and runs the optimiser's :meth:`_optimize`.
+        """
+        self.check_acquisition(acq)
+        np_rng = np_rng if np_rng is not None else np.random.default_rng(0)
+        return self._optimize(acq, space, X_exclude, trust_region, generator, np_rng)
+
+    @abstractmethod
+    def _optimize(
+        self,
+        acq: AcquisitionFunction,
+        space: SearchSpace,
+        X_exclude: torch.Tensor,
+        trust_region: CasmopolitanTrustRegion | None,
+        generator: torch.Generator | None,
+        np_rng: np.random.Generator,
+    ) -> torch.Tensor:
+        """The search itself (the acquisition already checked, ``np_rng`` set); same contract as :meth:`optimize`."""
 
 
 def score(acq: AcquisitionFunction, X: torch.Tensor) -> torch.Tensor:

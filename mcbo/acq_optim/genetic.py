@@ -77,23 +77,21 @@ class GeneticAlgorithm(AcqOptimizer):
         self.pop_size, self.n_generations, self.n_raw = pop_size, n_generations, n_raw
         self.method, self.tournament_size, self.mutation_prob = method, tournament_size, mutation_prob
 
-    def optimize(
+    def _optimize(
         self,
         acq: AcquisitionFunction,
         space: SearchSpace,
         X_exclude: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None = None,
-        generator: torch.Generator | None = None,
-        np_rng: np.random.Generator | None = None,
+        trust_region: CasmopolitanTrustRegion | None,
+        generator: torch.Generator | None,
+        np_rng: np.random.Generator,
     ) -> torch.Tensor:
-        self.check_acquisition(acq)
         method = self.method
         if method == "auto":
             method = "categorical" if space.is_nominal_only else "pymoo"
         if method == "categorical" and not space.is_nominal_only:
             raise ValueError("genetic algorithm: method 'categorical' needs a space without numeric columns; "
                              "use method 'pymoo' or 'auto'")
-        np_rng = np_rng if np_rng is not None else np.random.default_rng(0)
         dtype, device = X_exclude.dtype, X_exclude.device
         X, values, pool, pool_values = start_points(
             acq, space, X_exclude, trust_region, self.n_raw, self.pop_size, np_rng, generator

@@ -56,17 +56,15 @@ class InterleavedSearch(AcqOptimizer):
         self.n_restarts, self.n_raw, self.n_rounds = int(n_restarts), int(n_raw), int(n_rounds)
         self.n_grad_steps, self.lr = int(n_grad_steps), float(lr)
 
-    def optimize(
+    def _optimize(
         self,
         acq: AcquisitionFunction,
         space: SearchSpace,
         X_exclude: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None = None,
-        generator: torch.Generator | None = None,
-        np_rng: np.random.Generator | None = None,
+        trust_region: CasmopolitanTrustRegion | None,
+        generator: torch.Generator | None,
+        np_rng: np.random.Generator,
     ) -> torch.Tensor:
-        self.check_acquisition(acq)
-        np_rng = np_rng if np_rng is not None else np.random.default_rng(0)
         dtype, device = X_exclude.dtype, X_exclude.device
         raw = candidate_pool(space, self.n_raw, trust_region, np_rng, generator, dtype, device)
         if trust_region is not None and trust_region.centre is not None:

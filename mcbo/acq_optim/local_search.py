@@ -55,17 +55,15 @@ class LocalSearch(AcqOptimizer):
         self.n_restarts, self.n_raw, self.max_rounds = n_restarts, n_raw, max_rounds
         self.n_numeric_moves, self.numeric_sigma = n_numeric_moves, float(numeric_sigma)
 
-    def optimize(
+    def _optimize(
         self,
         acq: AcquisitionFunction,
         space: SearchSpace,
         X_exclude: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None = None,
-        generator: torch.Generator | None = None,
-        np_rng: np.random.Generator | None = None,
+        trust_region: CasmopolitanTrustRegion | None,
+        generator: torch.Generator | None,
+        np_rng: np.random.Generator,
     ) -> torch.Tensor:
-        self.check_acquisition(acq)
-        np_rng = np_rng if np_rng is not None else np.random.default_rng(0)
         dtype, device = X_exclude.dtype, X_exclude.device
         X, values, pool, pool_values = start_points(
             acq, space, X_exclude, trust_region, self.n_raw, self.n_restarts, np_rng, generator

@@ -134,18 +134,16 @@ class MultiArmedBandit(AcqOptimizer):
         self.n_observed = int(state["n_observed"])
 
     # ------------------------------------------------------------ optimise
-    def optimize(
+    def _optimize(
         self,
         acq: AcquisitionFunction,
         space: SearchSpace,
         X_exclude: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None = None,
-        generator: torch.Generator | None = None,
-        np_rng: np.random.Generator | None = None,
+        trust_region: CasmopolitanTrustRegion | None,
+        generator: torch.Generator | None,
+        np_rng: np.random.Generator,
     ) -> torch.Tensor:
-        self.check_acquisition(acq)
         self._ensure(space)
-        np_rng = np_rng if np_rng is not None else np.random.default_rng(0)
         dtype, device = X_exclude.dtype, X_exclude.device
         probs = self.probabilities(space)
         nominal = space.nominal_columns.to(device)

@@ -46,14 +46,14 @@ class PoolArgMax(AcqOptimizer):
             self._cache = (key, enumerate_space(space, self.max_pool_size))
         return self._cache[1].to(device=device, dtype=dtype)
 
-    def optimize(
+    def _optimize(
         self,
         acq: AcquisitionFunction,
         space: SearchSpace,
         X_exclude: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None = None,
-        generator: torch.Generator | None = None,
-        np_rng: np.random.Generator | None = None,
+        trust_region: CasmopolitanTrustRegion | None,
+        generator: torch.Generator | None,
+        np_rng: np.random.Generator,
     ) -> torch.Tensor:
         X = self.pool(space, X_exclude.dtype, X_exclude.device)
         X = X[allowed(space, X, trust_region)]
@@ -61,8 +61,7 @@ class PoolArgMax(AcqOptimizer):
         if len(fresh) == 0:
             logger.warning("pool: every allowed point of the space was already tried; proposing a repeat")
             if len(X) == 0:
-                np_rng = np_rng if np_rng is not None else np.random.default_rng(0)
-                return fallback_point(space, X_exclude, np_rng, X_exclude.dtype, X_exclude.device)
+                        return fallback_point(space, X_exclude, np_rng, X_exclude.dtype, X_exclude.device)
             fresh = X
         values = score(acq, fresh)
         values = torch.where(torch.isfinite(values), values, torch.full_like(values, -float("inf")))

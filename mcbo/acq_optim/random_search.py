@@ -22,16 +22,15 @@ class RandomCandidateSearch(AcqOptimizer):
             raise ValueError(f"n_candidates must be >= 1, got {n_candidates!r}")
         self.n_candidates = int(n_candidates)
 
-    def optimize(
+    def _optimize(
         self,
         acq: AcquisitionFunction,
         space: SearchSpace,
         X_exclude: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None = None,
-        generator: torch.Generator | None = None,
-        np_rng: np.random.Generator | None = None,
+        trust_region: CasmopolitanTrustRegion | None,
+        generator: torch.Generator | None,
+        np_rng: np.random.Generator,
     ) -> torch.Tensor:
-        np_rng = np_rng if np_rng is not None else np.random.default_rng(0)
         X = candidate_pool(space, self.n_candidates, trust_region, np_rng, generator, X_exclude.dtype,
                            X_exclude.device)
         if len(X):

@@ -67,17 +67,15 @@ class SimulatedAnnealing(AcqOptimizer):
         self.init_temp, self.final_temp_ratio = float(init_temp), float(final_temp_ratio)
         self.numeric_sigma, self.p_insert = float(numeric_sigma), float(p_insert)
 
-    def optimize(
+    def _optimize(
         self,
         acq: AcquisitionFunction,
         space: SearchSpace,
         X_exclude: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None = None,
-        generator: torch.Generator | None = None,
-        np_rng: np.random.Generator | None = None,
+        trust_region: CasmopolitanTrustRegion | None,
+        generator: torch.Generator | None,
+        np_rng: np.random.Generator,
     ) -> torch.Tensor:
-        self.check_acquisition(acq)
-        np_rng = np_rng if np_rng is not None else np.random.default_rng(0)
         dtype, device = X_exclude.dtype, X_exclude.device
         X, values, pool, pool_values = start_points(
             acq, space, X_exclude, trust_region, self.n_raw, self.n_chains, np_rng, generator
