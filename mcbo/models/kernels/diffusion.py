@@ -46,6 +46,7 @@ from gpytorch.kernels import Kernel
 from gpytorch.priors import Prior
 from torch.distributions import HalfCauchy, constraints
 
+from mcbo.models.kernels.one_hot import category_columns, weighted_matches
 from mcbo.space import SearchSpace
 
 _K = 1.0 / math.sqrt(2.0 * math.pi**3)
@@ -151,20 +152,16 @@ class DiffusionKernel(Kernel):
             return torch.zeros_like(log_diag), log_off - log_diag
         return log_diag - torch.log(k), log_off - torch.log(k)
 
-    def _one_hot(self, x: torch.Tensor) -> torch.Tensor:
-        """``[..., n, d]`` category indices -> ``[..., n, sum(cardinalities)]`` one-hot rows."""
-        idx = torch.minimum(x.round().long().clamp(min=0), self.cardinalities - 1) + self.offsets
-        out = torch.zeros(*x.shape[:-1], int(self.cardinalities.sum()), dtype=x.dtype, device=x.device)
-        return out.scatter_(-1, idx, 1.0)
-
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
         log_diag, log_off = (t.to(x1) for t in self.log_factors())
         gain = log_diag - log_off  # added for every column where the categories agree
         if diag:
             same = (x1.round() == x2.round()).to(x1.dtype)
             return torch.exp(log_off.sum() + (same * gain).sum(-1))
-        gain_full = torch.repeat_interleave(gain, self.cardinalities)
-        return torch.exp(log_off.sum() + (self._one_hot(x1) * gain_full) @ self._one_hot(x2).transpose(-1, -2))
+        matches = weighted_matches(category_columns(x1, self.cardinalities, self.offsets),
+                                   category_columns(x2, self.cardinalities, self.offsets),
+                                   torch.repeat_interleave(gain, self.cardinalities))
+        return torch.exp(log_off.sum() + matches)
 
 
 def _get_beta(module: DiffusionKernel) -> torch.Tensor:

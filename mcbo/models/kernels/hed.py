@@ -27,8 +27,8 @@ import torch
 from gpytorch.constraints import Interval
 from gpytorch.kernels import Kernel
 
-from mcbo.models.kernels.categorical import _GATHER_MIN_CARDINALITY
 from mcbo.models.kernels.matern import Matern52Kernel
+from mcbo.models.kernels.one_hot import category_columns, weighted_matches
 from mcbo.space import SearchSpace
 
 
@@ -79,21 +79,11 @@ class HEDKernel(Kernel):
         self.n_elements, self.seed = int(n_elements), int(seed)
         self.base = Matern52Kernel(ard_num_dims=n_elements, lengthscale_constraint=Interval(0.01, 20.0))
 
-    def _one_hot(self, idx: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """``[..., n, d]`` category indices -> ``[..., n, sum(cardinalities)]`` one-hot rows."""
-        idx = torch.minimum(idx.clamp(min=0), self.cardinalities - 1) + self.offsets
-        out = torch.zeros(*idx.shape[:-1], int(self.cardinalities.sum()), dtype=dtype, device=idx.device)
-        return out.scatter_(-1, idx, 1.0)
-
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised Hamming distances to the dictionary: ``[..., n, d]`` -> ``[..., n, m]``."""
-        idx = x.round().long()
-        dictionary_columns = self._one_hot(self.dictionary, x.dtype).transpose(-1, -2)  # [sum(cards), m]
-        if x.dim() == 2 and float(self.cardinalities.float().mean()) >= _GATHER_MIN_CARDINALITY:
-            rows = torch.minimum(idx.clamp(min=0), self.cardinalities - 1) + self.offsets
-            matches = torch.nn.functional.embedding_bag(rows, dictionary_columns.contiguous(), mode="sum")
-        else:
-            matches = self._one_hot(idx, x.dtype) @ dictionary_columns
+        ones = torch.ones(int(self.cardinalities.sum()), dtype=x.dtype, device=x.device)
+        matches = weighted_matches(category_columns(x, self.cardinalities, self.offsets),
+                                   category_columns(self.dictionary, self.cardinalities, self.offsets), ones)
         return 1.0 - matches / len(self.cardinalities)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
