@@ -110,36 +110,41 @@ def _string_features(s: torch.Tensor, alphabet_size: int, match_decay: torch.Ten
         Phi_n[b, c, w] = lm^n sum_{p: s_p = b} A[c, p] G_{n-2}[p, w],     G_0 = 1,
 
     a scatter-add over positions of outer products (``b``: symbol at ``p``, ``c``: the last symbol,
-    ``w``: the ``n - 2`` earlier ones). Only the narrower ``G_1 .. G_{N-2}`` go through ``D``.
+    ``w``: the ``n - 2`` earlier ones). ``A`` and ``G_1 = D^T U`` are each one ``[n a, L] x [L, L]``
+    matrix product; only the wider ``G_2 .. G_{N-2}`` (``N >= 4``) need a batched product.
     """
     a, length = alphabet_size, s.shape[-1]
     idx = s.long().clamp(0, a - 1).reshape(-1, length)  # [N, L]
     n_strings, dtype = idx.shape[0], coefs.dtype
-    flat_idx = idx.reshape(-1)  # [N L]
-    by_symbol = torch.arange(n_strings, device=s.device).repeat_interleave(length) * a + flat_idx  # row of (i, s_p)
-    d_t = _gap_matrix(length, gap_decay).transpose(0, 1)  # d_t[p', p] = lg^(p' - p - 1), p < p'
+    u_t = torch.zeros(n_strings, a, length, dtype=dtype, device=s.device).scatter_(1, idx.unsqueeze(1), 1.0)
+    by_symbol = (torch.arange(n_strings, device=s.device) * a).repeat_interleave(length) + idx.reshape(-1)
+    gap = _gap_matrix(length, gap_decay)  # gap[p, p'] = lg^(p' - p - 1), p < p'
 
-    def scatter_by_symbol(rows: torch.Tensor) -> torch.Tensor:  # [N L, W] -> [N, a, W]: sum of rows per symbol
-        out = rows.new_zeros(n_strings * a, rows.shape[-1]).index_add(0, by_symbol, rows)
-        return out.reshape(n_strings, a, rows.shape[-1])
+    def positions_times_gap(matrix: torch.Tensor) -> torch.Tensor:  # [N, L, a]: U^T (symbols x positions) @ matrix
+        return (u_t.view(n_strings * a, length) @ matrix).view(n_strings, a, length).transpose(1, 2).contiguous()
 
-    u = torch.nn.functional.one_hot(idx, a).to(dtype)  # [N, L, a]
-    parts = [(match_decay * coefs[0].sqrt()) * u.sum(-2)]
+    def scatter_by_symbol(rows: torch.Tensor) -> torch.Tensor:  # [N, L, W] -> [N, a W]: sum of rows per symbol
+        width = rows.shape[-1]
+        out = rows.new_zeros(n_strings * a, width).index_add_(0, by_symbol, rows.reshape(-1, width))
+        return out.view(n_strings, a * width)
+
+    parts = [(match_decay * coefs[0].sqrt()) * u_t.sum(-1)]
     if len(coefs) > 1:
-        later = scatter_by_symbol(d_t.repeat(n_strings, 1)).transpose(1, 2)  # A^T: [N, L(p), a(c)]
-        g = u.new_ones(n_strings, length, 1)  # G_0
+        later = positions_times_gap(gap.transpose(0, 1))  # A^T: [N, L(p), a(c)]
+        g = None  # G_{order-2}: [N, L, a^(order-2)]; None stands for G_0 = 1
         for order in range(2, len(coefs) + 1):
-            width = g.shape[-1]  # a^(order-2)
-            outer = (later.unsqueeze(-1) * g.unsqueeze(-2)).reshape(-1, a * width)  # [N L, a(c) a^(order-2)]
-            phi = scatter_by_symbol(outer).reshape(n_strings, -1)  # [N, a(b) a(c) a^(order-2)]
-            parts.append((match_decay**order * coefs[order - 1].sqrt()) * phi)
+            scaled = later * (match_decay**order * coefs[order - 1].sqrt())
+            rows = scaled if g is None else (scaled.unsqueeze(-1) * g.unsqueeze(-2)).reshape(n_strings, length, -1)
+            parts.append(scatter_by_symbol(rows))  # [N, a(b) a(c) a^(order-2)]
             if order < len(coefs):  # G_{order-1}[p', (b, w)] = sum_{p < p', s_p = b} lg^(p'-p-1) G_{order-2}[p, w]
-                placed = g.new_zeros(n_strings * length, a, width)
-                placed = placed.index_put((torch.arange(placed.shape[0], device=s.device), flat_idx),
-                                          g.reshape(-1, width))
-                g = d_t @ placed.reshape(n_strings, length, a * width)
+                if g is None:
+                    g = positions_times_gap(gap)
+                else:
+                    placed = u_t.transpose(1, 2).unsqueeze(-1) * g.unsqueeze(-2)  # [N, L, a, a^(order-2)]
+                    g = gap.transpose(0, 1) @ placed.reshape(n_strings, length, -1)
     feats = torch.cat(parts, -1)
-    feats = feats / feats.norm(dim=-1, keepdim=True)
+    norm = feats.norm(dim=-1, keepdim=True)
+    feats = feats / norm if feats.requires_grad else feats.div_(norm)
     return feats.reshape(*s.shape[:-1], feats.shape[-1])
 
 

@@ -106,6 +106,18 @@ def test_hyper_parameter_gradients_agree_across_paths_and_blocks():
         assert torch.allclose(grads[0], g)
 
 
+@pytest.mark.parametrize("n_max", [1, 2, 4])
+def test_feature_map_matches_pairwise_programme_for_every_order(n_max):
+    """Orders other than BOiLS' 3 take other branches of the feature recursion (no G, G_1 only, G_2)."""
+    coefs = (0.3, 0.8, 0.5, 0.6)[:n_max]
+    X1, X2 = _strings(9, 7, 3, 4), _strings(5, 7, 3, 5)
+    pairwise = _kernel(7, None, n_max=n_max, coefs=coefs)(X1, X2).to_dense()
+    features = _kernel(7, 3, n_max=n_max, coefs=coefs)
+    with torch.no_grad():  # the in-place normalisation
+        assert torch.allclose(features(X1, X2).to_dense(), pairwise, atol=1e-12)
+    assert torch.allclose(features(X1, X2).to_dense(), pairwise, atol=1e-12)
+
+
 def test_builder_checks_shared_alphabet():
     seq = SearchSpace([Sequence("s", "ACGU", 6), Real("x", 0, 1)])
     kern = build_ssk(seq, seq.nominal_columns)
