@@ -34,3 +34,30 @@ def test_gradients_still_flow_when_needed():
     assert torch.allclose(g_fast, g_ref, atol=1e-10)
     (g_ls,) = torch.autograd.grad(fast(x1, x2).to_dense().sum(), fast.raw_lengthscale)
     assert g_ls.abs().sum() > 0
+
+
+def test_closed_form_gradients_match_gpytorch_for_fitting_and_acquisition():
+    """Training (x1 is x2, gradients in the lengthscales) and acquisition (gradients in the candidates)."""
+    fast, ref, x1, x2 = _pair()
+    for kernel in (fast, ref):
+        kernel.raw_lengthscale.grad = None
+    weights = torch.rand(40, 40, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    (fast(x1).to_dense() * weights).sum().backward()
+    (ref(x1).to_dense() * weights).sum().backward()
+    assert torch.allclose(fast.raw_lengthscale.grad, ref.raw_lengthscale.grad, atol=1e-10)
+    assert fast.raw_lengthscale.grad.abs().min() > 0
+    xa, xb = x1.clone().requires_grad_(True), x1.clone().requires_grad_(True)
+    ya, yb = x2.clone().requires_grad_(True), x2.clone().requires_grad_(True)
+    ga = torch.autograd.grad((fast(xa, ya).to_dense() * weights[:, :25]).sum(), (xa, ya))
+    gb = torch.autograd.grad((ref(xb, yb).to_dense() * weights[:, :25]).sum(), (xb, yb))
+    for a, b in zip(ga, gb):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_closed_form_backward_passes_gradcheck_batched():
+    fast, _, x1, x2 = _pair()
+    x = x1[:12].reshape(2, 6, 3).clone().requires_grad_(True)
+    y = x2[:8].clone().requires_grad_(True)  # broadcast over the batch
+    assert torch.autograd.gradcheck(lambda a, b: fast(a, b).to_dense(), (x, y))
+    z = x1[:8].reshape(2, 1, 4, 3).expand(2, 3, 4, 3).clone().requires_grad_(True)  # two batch dimensions
+    assert torch.autograd.gradcheck(lambda a: fast(a, a).to_dense(), (z,))
