@@ -415,30 +415,35 @@ def _robust_cholesky(K: torch.Tensor) -> torch.Tensor:
 
 
 class _GaussianNLL(torch.autograd.Function):
-    """``0.5 r^T K^-1 r + 0.5 log det K + 0.5 n log(2 pi)`` for ``K`` ``[n, n]`` (SPD) and ``r`` ``[n]``.
+    """``0.5 r^T C^-1 r + 0.5 log det C + 0.5 n log(2 pi)`` with ``C = K + noise I``, for ``K`` ``[n, n]``
+    (PSD), a scalar ``noise`` and ``r`` ``[n]``.
 
-    Forward: one Cholesky factorisation. Backward (Rasmussen & Williams, GPML, eq. 5.9):
-    ``dNLL/dK = 0.5 (K^-1 - alpha alpha^T)`` with ``alpha = K^-1 r``, and ``dNLL/dr = alpha``; one
-    ``cholesky_inverse`` instead of differentiating through the factorisation and the solves, which
-    costs several times more at the n of a BO run.
+    Forward: one Cholesky factorisation of ``C``. Backward (Rasmussen & Williams, GPML, eq. 5.9):
+    ``dNLL/dK = 0.5 (C^-1 - alpha alpha^T)`` with ``alpha = C^-1 r``, ``dNLL/dnoise = trace(dNLL/dK)`` and
+    ``dNLL/dr = alpha``; one ``cholesky_inverse`` instead of differentiating through the factorisation
+    and the solves, which costs several times more at the n of a BO run. The noise enters on the
+    diagonal inside the node, so no ``[n, n]`` identity is built or differentiated.
     """
 
     @staticmethod
-    def forward(ctx, K: torch.Tensor, resid: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        L, info = torch.linalg.cholesky_ex(K)
+    def forward(ctx, K: torch.Tensor, noise: torch.Tensor, resid: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        C = K.clone()
+        C.diagonal().add_(noise.reshape(()))
+        L, info = torch.linalg.cholesky_ex(C)
         if int(info) != 0:
             raise NotPSDError("kernel matrix is not positive definite during fitting")
         alpha = torch.cholesky_solve(resid.unsqueeze(-1), L).squeeze(-1)
         ctx.save_for_backward(L, alpha)
+        ctx.noise_shape = noise.shape
         n = resid.shape[-1]
         return 0.5 * (resid * alpha).sum() + L.diagonal().log().sum() + 0.5 * n * math.log(2 * math.pi)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # type: ignore[override]
         L, alpha = ctx.saved_tensors
         grad_K = torch.cholesky_inverse(L)
         grad_K.sub_(alpha.unsqueeze(-1) * alpha.unsqueeze(-2)).mul_(0.5 * grad)
-        return grad_K, grad * alpha
+        return grad_K, grad_K.diagonal().sum().reshape(ctx.noise_shape), grad * alpha
 
 
 def _negative_log_marginal_likelihood(gp: _ExactGP, jitter: float) -> torch.Tensor:
@@ -449,8 +454,7 @@ def _negative_log_marginal_likelihood(gp: _ExactGP, jitter: float) -> torch.Tens
     X, y = gp.train_inputs[0], gp.train_targets
     n = y.shape[-1]
     K = to_dense(gp.covar_module(X))
-    K = K + (gp.likelihood.noise + jitter) * torch.eye(n, dtype=K.dtype, device=K.device)
-    nll = _GaussianNLL.apply(K, y - gp.mean_module.constant)
+    nll = _GaussianNLL.apply(K, gp.likelihood.noise.reshape(()) + jitter, y - gp.mean_module.constant)
     for _, module, prior, closure, _ in gp.named_priors():
         nll = nll - prior.log_prob(closure(module)).sum()
     return nll / n
