@@ -421,9 +421,10 @@ class _GaussianNLL(torch.autograd.Function):
 
     Forward: one Cholesky factorisation of ``C``. Backward (Rasmussen & Williams, GPML, eq. 5.9):
     ``dNLL/dK = 0.5 (C^-1 - alpha alpha^T)`` with ``alpha = C^-1 r``, ``dNLL/dnoise = trace(dNLL/dK)`` and
-    ``dNLL/dr = alpha``; one ``cholesky_inverse`` instead of differentiating through the factorisation
-    and the solves, which costs several times more at the n of a BO run. The noise enters on the
-    diagonal inside the node, so no ``[n, n]`` identity is built or differentiated.
+    ``dNLL/dr = alpha``; one inverse from the factor (:func:`_inverse_from_cholesky`) instead of
+    differentiating through the factorisation and the solves, which costs several times more at the
+    n of a BO run. The noise enters on the diagonal inside the node, so no ``[n, n]`` identity is
+    built or differentiated.
     """
 
     @staticmethod
