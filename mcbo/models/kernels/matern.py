@@ -23,11 +23,17 @@ from gpytorch.kernels import MaternKernel
 _SQRT5 = math.sqrt(5.0)
 
 
+def _matern52_with_parts(z1: torch.Tensor, z2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Matérn-5/2 of scaled inputs ``z1`` ``[..., n1, d]`` and ``z2`` ``[..., n2, d]``, with ``s = sqrt(5) r`` and
+    ``exp(-s)``: three ``[..., n1, n2]`` tensors."""
+    s = _squared_distances(z1, z2).sqrt_().mul_(_SQRT5)
+    decay = torch.neg(s).exp_()
+    return s.mul(s).div_(3.0).add_(s).add_(1.0).mul_(decay), s, decay
+
+
 def _matern52_no_grad(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     """Matérn-5/2 of scaled inputs ``z1`` ``[..., n1, d]`` and ``z2`` ``[..., n2, d]``: ``[..., n1, n2]``."""
-    r = _squared_distances(z1, z2).sqrt_().mul_(_SQRT5)  # sqrt(5) * distance
-    decay = torch.neg(r).exp_()
-    return r.mul(r).div_(3.0).add_(r).add_(1.0).mul_(decay)
+    return _matern52_with_parts(z1, z2)[0]
 
 
 def _squared_distances(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
@@ -47,10 +53,9 @@ class _Matern52Gram(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        s = _squared_distances(z1, z2).sqrt_().mul_(_SQRT5)
-        decay = torch.neg(s).exp_()
+        k, s, decay = _matern52_with_parts(z1, z2)
         ctx.save_for_backward(z1, z2, s, decay)
-        return s.mul(s).div_(3.0).add_(s).add_(1.0).mul_(decay)
+        return k
 
     @staticmethod
     @torch.autograd.function.once_differentiable

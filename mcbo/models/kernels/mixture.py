@@ -77,8 +77,6 @@ class MixtureKernel(Kernel):
         k_nom = to_dense(self.nominal(x1, x2, diag=diag))
         lam = self.mix.squeeze()
         if k_num.requires_grad or k_nom.requires_grad or self.raw_mix.requires_grad:
-            if k_num.shape != k_nom.shape:  # broadcasting blocks: leave it to autograd
-                return (1.0 - lam) * 0.5 * (k_num + k_nom) + lam * k_num * k_nom
-            return _MixtureCombine.apply(k_num, k_nom, lam)
+            return _MixtureCombine.apply(*torch.broadcast_tensors(k_num, k_nom), lam)
         product = k_num * k_nom  # prediction: reuse the buffers (no autograd graph to keep)
         return k_num.add_(k_nom).mul_((1.0 - lam) * 0.5).add_(product.mul_(lam))
