@@ -125,21 +125,6 @@ def test_dense_marginal_likelihood_matches_gpytorch_value_and_gradients(space):
         assert torch.allclose(g, r, atol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_inverse_from_cholesky_is_the_full_symmetric_inverse(dtype):
-    from mcbo.models.gp import _inverse_from_cholesky
-
-    g = torch.Generator().manual_seed(0)
-    A = torch.randn(60, 60, generator=g, dtype=torch.float64)
-    K = A @ A.T / 60 + torch.eye(60, dtype=torch.float64)
-    L = torch.linalg.cholesky(K).to(dtype)
-    inverse = _inverse_from_cholesky(L)
-    assert inverse.dtype == dtype and torch.equal(inverse, inverse.T)
-    tol = 1e-10 if dtype == torch.float64 else 1e-4
-    assert torch.allclose(inverse, torch.cholesky_inverse(L), atol=tol)
-    assert torch.allclose(inverse.double() @ K, torch.eye(60, dtype=torch.float64), atol=tol * 10)
-
-
 @pytest.mark.parametrize("case", ["overlap", "kendall", "ssk"])
 def test_feature_space_posterior_matches_cross_covariance_path(case):
     """Kernels that are explicit inner products predict in feature space; same posterior as the general path."""

@@ -1,0 +1,83 @@
+"""Triangular solves and inverses through scipy's BLAS/LAPACK agree with torch's, gradients included."""
+
+import pytest
+import torch
+
+from mcbo.models import linalg
+
+
+def _cholesky(n: int, dtype: torch.dtype, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(n, n, generator=g, dtype=torch.float64)
+    K = A @ A.T / n + torch.eye(n, dtype=torch.float64)
+    return K, torch.linalg.cholesky(K).to(dtype)
+
+
+@pytest.fixture(params=[True, False], ids=["scipy", "torch"])
+def backend(request, monkeypatch):
+    monkeypatch.setattr(linalg, "USE_OPENBLAS", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_solve_lower_rows_solves_each_row(backend, dtype):
+    _, L = _cholesky(40, dtype)
+    R = torch.randn(25, 40, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    Y = linalg.solve_lower_rows(L, R)
+    assert Y.shape == (25, 40) and Y.dtype == dtype
+    tol = 1e-10 if dtype == torch.float64 else 1e-4
+    assert torch.allclose(Y @ L.T, R, atol=tol)  # each row y_i satisfies L y_i = r_i
+
+
+def test_solve_lower_rows_accepts_views_and_leaves_inputs_alone(backend):
+    _, L = _cholesky(30, torch.float64)
+    B = torch.randn(30, 12, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    R = B.T  # a non-contiguous view
+    before = (L.clone(), B.clone())
+    Y = linalg.solve_lower_rows(L, R)
+    assert torch.allclose(Y, torch.linalg.solve_triangular(L, B, upper=False).T, atol=1e-12)
+    assert torch.equal(L, before[0]) and torch.equal(B, before[1])
+
+
+def test_solve_lower_rows_gradient_matches_torch():
+    _, L = _cholesky(20, torch.float64)
+    R = torch.randn(7, 20, generator=torch.Generator().manual_seed(3), dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda r: linalg.solve_lower_rows(L, r), (R,))
+    ours = torch.autograd.grad((linalg.solve_lower_rows(L, R) ** 2).sum(), R)[0]
+    ref = torch.autograd.grad((torch.linalg.solve_triangular(L, R.T, upper=False) ** 2).sum(), R)[0]
+    assert torch.allclose(ours, ref, atol=1e-12)
+
+
+def test_solve_lower_rows_batched_and_empty_inputs():
+    _, L = _cholesky(10, torch.float64)
+    R = torch.randn(3, 4, 10, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    Y = linalg.solve_lower_rows(L, R)  # batch dimension: torch path
+    assert torch.allclose(Y @ L.T, R, atol=1e-12)
+    assert linalg.solve_lower_rows(L, R[0, :0]).shape == (0, 10)
+
+
+def test_blas_threads_follow_torch():
+    """While a call runs, OpenBLAS uses torch's thread count; the previous setting is restored after."""
+    from threadpoolctl import threadpool_info
+
+    before = {info["filepath"]: info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with linalg._blas_threads():
+            inside = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+        assert inside and all(n == 1 for n in inside)
+    finally:
+        torch.set_num_threads(threads)
+    after = {info["filepath"]: info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+    assert after == before
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_cholesky_inverse_is_the_full_symmetric_inverse(backend, dtype):
+    K, L = _cholesky(60, dtype)
+    inverse = linalg.cholesky_inverse(L)
+    assert inverse.dtype == dtype and torch.equal(inverse, inverse.T)
+    tol = 1e-10 if dtype == torch.float64 else 1e-4
+    assert torch.allclose(inverse, torch.cholesky_inverse(L), atol=tol)
+    assert torch.allclose(inverse.double() @ K, torch.eye(60, dtype=torch.float64), atol=tol * 10)
