@@ -1,16 +1,18 @@
-"""Dense linear algebra of the GP hot path: torch (MKL) against OpenBLAS (numpy/scipy), in one process.
+"""Dense linear algebra of the GP hot path: torch (MKL) against scipy's OpenBLAS, in one process.
 
-``mcbo.models.linalg`` sends two operations on CPU float tensors to the OpenBLAS that numpy and
-scipy ship instead of torch's MKL. This script times each both ways, alternating the two backends
-over ``--repeats`` rounds in the same process and thread setting, and prints the median seconds and
-the ratio torch / OpenBLAS (above 1x: OpenBLAS is faster):
+``mcbo.models.linalg`` can send two operations on CPU float tensors to the OpenBLAS that scipy ships
+instead of torch's MKL. This script times each both ways, each call on its own, alternating the two
+backends over ``--repeats`` rounds in the same process and thread setting, and prints the median
+seconds and the ratio torch / OpenBLAS (above 1x: OpenBLAS is faster):
 
-* ``solve_lower_rows``: the posterior's triangular solve, ``m`` candidate rows against a Cholesky factor
+* triangular solve: the posterior's, ``m`` candidate rows against a Cholesky factor
   ``[n, n]``, in blocks of ``--rows`` rows (as ``GPModel.posterior`` chunks them), n = 1,000 and 2,000;
 * ``cholesky_inverse``: ``(L L^T)^-1`` of every marginal-likelihood gradient, n = 1,000 and 2,000.
 
-Both backends must agree; the largest relative difference is printed with each row. The torch
-figure is what mcbo did before routing these calls (``mcbo.models.linalg.USE_OPENBLAS = False``).
+Both backends must agree; the largest relative difference is printed with each row. The last column
+says which one mcbo uses at this thread count: with more than one thread the solve stays on torch,
+because OpenBLAS's thread pool and torch's OpenMP pool then compete for the cores between calls,
+which isolated calls like these do not show (see ``mcbo.models.linalg.solve_lower_rows``).
 
 Run from the repository root::
 
@@ -49,21 +51,26 @@ def _in_blocks(fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, rows
 Call = Callable[[], "torch.Tensor | list[torch.Tensor]"]
 
 
-def _cases(m: int, rows: int, generator: torch.Generator) -> list[tuple[str, Call]]:
-    """(label, call) pairs; each call runs on whichever backend ``linalg.USE_OPENBLAS`` selects."""
-    cases: list[tuple[str, Call]] = []
+def _cases(m: int, rows: int, generator: torch.Generator) -> list[tuple[str, Call, Call, str]]:
+    """(label, torch call, OpenBLAS call, which one mcbo uses at the current thread count)."""
+    single = torch.get_num_threads() == 1
+    solve_user = "OpenBLAS" if single else "torch (OpenBLAS serves single-threaded torch only)"
+    cases: list[tuple[str, Call, Call, str]] = []
     for n in (1000, 2000):
         L = _factor(n, generator)
         Ks = torch.randn(m, n, generator=generator, dtype=torch.float64)
-        cases.append((f"solve_lower_rows: {m} rows, n={n}, blocks of {rows}",
-                      lambda L=L, Ks=Ks: _in_blocks(lambda block: linalg.solve_lower_rows(L, block), Ks, rows)))
-        cases.append((f"cholesky_inverse: n={n}", lambda L=L: linalg.cholesky_inverse(L)))
+        cases.append((
+            f"triangular solve: {m} rows, n={n}, blocks of {rows}",
+            lambda L=L, Ks=Ks: _in_blocks(lambda b: torch.linalg.solve_triangular(L, b.T, upper=False).T, Ks, rows),
+            lambda L=L, Ks=Ks: _in_blocks(lambda b: linalg._trsm_rows(L, b, transpose=False), Ks, rows),
+            solve_user))
+        cases.append((f"cholesky_inverse: n={n}", lambda L=L: torch.cholesky_inverse(L),
+                      lambda L=L: linalg.cholesky_inverse(L), "OpenBLAS"))
     return cases
 
 
-def _time(fn: Call, openblas: bool) -> tuple[float, torch.Tensor]:
-    """Seconds of one call on the chosen backend, and its output (blocks joined after the clock stops)."""
-    linalg.USE_OPENBLAS = openblas
+def _time(fn: Call) -> tuple[float, torch.Tensor]:
+    """Seconds of one call, and its output (blocks joined after the clock stops)."""
     start = time.perf_counter()
     out = fn()
     elapsed = time.perf_counter() - start
@@ -84,21 +91,20 @@ def main(argv: list[str] | None = None) -> None:
     generator = torch.Generator().manual_seed(0)
     rows = []
     with torch.no_grad():
-        for label, fn in _cases(args.m, args.rows, generator):
-            times: dict[bool, list[float]] = {False: [], True: []}
-            outputs = {}
-            for backend in (False, True):  # warm-up, and the outputs to compare
-                _, outputs[backend] = _time(fn, backend)
+        for label, torch_fn, openblas_fn, used in _cases(args.m, args.rows, generator):
+            calls = {"torch": torch_fn, "OpenBLAS": openblas_fn}
+            outputs = {name: _time(fn)[1] for name, fn in calls.items()}  # warm-up, and the outputs to compare
+            times: dict[str, list[float]] = {name: [] for name in calls}
             for _ in range(args.repeats):
-                for backend in (False, True):
-                    times[backend].append(_time(fn, backend)[0])
-            torch_s, openblas_s = statistics.median(times[False]), statistics.median(times[True])
-            diff = float((outputs[True] - outputs[False]).abs().max() / outputs[False].abs().max())
+                for name, fn in calls.items():
+                    times[name].append(_time(fn)[0])
+            torch_s, openblas_s = statistics.median(times["torch"]), statistics.median(times["OpenBLAS"])
+            diff = float((outputs["OpenBLAS"] - outputs["torch"]).abs().max() / outputs["torch"].abs().max())
             row = {"operation": label, "torch (MKL) s": fmt_num(torch_s), "OpenBLAS s": fmt_num(openblas_s),
-                   "torch / OpenBLAS": fmt_ratio(torch_s / openblas_s), "max rel. difference": f"{diff:.1e}"}
+                   "torch / OpenBLAS": fmt_ratio(torch_s / openblas_s), "max rel. difference": f"{diff:.1e}",
+                   "mcbo uses": used}
             rows.append(row)
             print(" | ".join(str(v) for v in row.values()), flush=True)
-    linalg.USE_OPENBLAS = True
     settings = {"m": args.m, "rows per block": args.rows, "repeats (median)": args.repeats,
                 "torch threads": torch.get_num_threads(), "command": "benchmarks/linalg_backends.py"}
     text = header_markdown(

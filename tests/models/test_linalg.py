@@ -1,4 +1,4 @@
-"""Triangular solves and inverses through scipy's BLAS/LAPACK agree with torch's, gradients included."""
+"""Triangular solves and inverses through scipy's OpenBLAS agree with torch's, gradients included."""
 
 import pytest
 import torch
@@ -13,10 +13,31 @@ def _cholesky(n: int, dtype: torch.dtype, seed: int = 0) -> tuple[torch.Tensor, 
     return K, torch.linalg.cholesky(K).to(dtype)
 
 
-@pytest.fixture(params=[True, False], ids=["scipy", "torch"])
+@pytest.fixture(params=[True, False], ids=["openblas", "torch"])
 def backend(request, monkeypatch):
+    """Both backends; single-threaded torch, the setting in which the solve goes to OpenBLAS."""
     monkeypatch.setattr(linalg, "USE_OPENBLAS", request.param)
-    return request.param
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield request.param
+    torch.set_num_threads(threads)
+
+
+def test_solve_goes_to_openblas_only_when_torch_is_single_threaded(monkeypatch):
+    calls = []
+    monkeypatch.setattr(linalg, "_trsm_rows", lambda L, R, transpose: calls.append(1) or R.clone())
+    _, L = _cholesky(8, torch.float64)
+    R = torch.ones(3, 8, dtype=torch.float64)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        linalg.solve_lower_rows(L, R)
+        assert calls == []
+        torch.set_num_threads(1)
+        linalg.solve_lower_rows(L, R)
+        assert calls == [1]
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -39,7 +60,7 @@ def test_solve_lower_rows_accepts_views_and_leaves_inputs_alone(backend):
     assert torch.equal(L, before[0]) and torch.equal(B, before[1])
 
 
-def test_solve_lower_rows_gradient_matches_torch():
+def test_solve_lower_rows_gradient_matches_torch(backend):
     _, L = _cholesky(20, torch.float64)
     R = torch.randn(7, 20, generator=torch.Generator().manual_seed(3), dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda r: linalg.solve_lower_rows(L, r), (R,))
@@ -48,7 +69,7 @@ def test_solve_lower_rows_gradient_matches_torch():
     assert torch.allclose(ours, ref, atol=1e-12)
 
 
-def test_solve_lower_rows_batched_and_empty_inputs():
+def test_solve_lower_rows_batched_and_empty_inputs(backend):
     _, L = _cholesky(10, torch.float64)
     R = torch.randn(3, 4, 10, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     Y = linalg.solve_lower_rows(L, R)  # batch dimension: torch path
