@@ -3,16 +3,15 @@
 ``mcbo.models.linalg`` can send two operations on CPU float tensors to the OpenBLAS that scipy ships
 instead of torch's MKL. This script times each both ways, each call on its own, alternating the two
 backends over ``--repeats`` rounds in the same process and thread setting, and prints the median
-seconds and the ratio torch / OpenBLAS (above 1x: OpenBLAS is faster):
+seconds and the ratio torch / OpenBLAS (above 1x: OpenBLAS is faster). torch uses its thread count;
+OpenBLAS always runs on one thread, as in mcbo (see ``mcbo.models.linalg``):
 
 * triangular solve: the posterior's, ``m`` candidate rows against a Cholesky factor
   ``[n, n]``, in blocks of ``--rows`` rows (as ``GPModel.posterior`` chunks them), n = 1,000 and 2,000;
 * ``cholesky_inverse``: ``(L L^T)^-1`` of every marginal-likelihood gradient, n = 1,000 and 2,000.
 
 Both backends must agree; the largest relative difference is printed with each row. The last column
-says which one mcbo uses at this thread count: with more than one thread the solve stays on torch,
-because OpenBLAS's thread pool and torch's OpenMP pool then compete for the cores between calls,
-which isolated calls like these do not show (see ``mcbo.models.linalg.solve_lower_rows``).
+says which one mcbo uses at this thread count.
 
 Run from the repository root::
 
@@ -55,6 +54,8 @@ def _cases(m: int, rows: int, generator: torch.Generator) -> list[tuple[str, Cal
     """(label, torch call, OpenBLAS call, which one mcbo uses at the current thread count)."""
     single = torch.get_num_threads() == 1
     solve_user = "OpenBLAS" if single else "torch (OpenBLAS serves single-threaded torch only)"
+    inverse_user = ("OpenBLAS" if torch.get_num_threads() <= linalg.OPENBLAS_INVERSE_MAX_TORCH_THREADS
+                    else "torch (above OPENBLAS_INVERSE_MAX_TORCH_THREADS)")
     cases: list[tuple[str, Call, Call, str]] = []
     for n in (1000, 2000):
         L = _factor(n, generator)
@@ -65,7 +66,7 @@ def _cases(m: int, rows: int, generator: torch.Generator) -> list[tuple[str, Cal
             lambda L=L, Ks=Ks: _in_blocks(lambda b: linalg._trsm_rows(L, b, transpose=False), Ks, rows),
             solve_user))
         cases.append((f"cholesky_inverse: n={n}", lambda L=L: torch.cholesky_inverse(L),
-                      lambda L=L: linalg.cholesky_inverse(L), "OpenBLAS"))
+                      lambda L=L: linalg.cholesky_inverse(L), inverse_user))
     return cases
 
 
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
                     times[name].append(_time(fn)[0])
             torch_s, openblas_s = statistics.median(times["torch"]), statistics.median(times["OpenBLAS"])
             diff = float((outputs["OpenBLAS"] - outputs["torch"]).abs().max() / outputs["torch"].abs().max())
-            row = {"operation": label, "torch (MKL) s": fmt_num(torch_s), "OpenBLAS s": fmt_num(openblas_s),
+            row = {"operation": label, "torch (MKL) s": fmt_num(torch_s), "OpenBLAS (1 thread) s": fmt_num(openblas_s),
                    "torch / OpenBLAS": fmt_ratio(torch_s / openblas_s), "max rel. difference": f"{diff:.1e}",
                    "mcbo uses": used}
             rows.append(row)

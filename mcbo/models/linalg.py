@@ -1,15 +1,19 @@
 """Triangular solves and inverses for the GP hot path: scipy's OpenBLAS on CPU, torch elsewhere.
 
 torch's CPU wheels link Intel MKL; scipy ships OpenBLAS. On the development machine (AMD EPYC,
-2 cores; ``benchmarks/linalg_backends.py``, both backends alternated in one process) OpenBLAS ran
-the posterior's triangular solve at n = 1,000 1.28x faster at one thread, and the inverse behind
-every marginal-likelihood gradient 1.2-1.3x faster at one thread and 1.8-3.9x at two. The solve
-goes to OpenBLAS only when torch runs single-threaded (see :func:`solve_lower_rows`).
+2 cores; ``benchmarks/linalg_backends.py``, both backends alternated in one process), one OpenBLAS
+thread ran the posterior's triangular solve at n = 1,000 1.28x faster than one MKL thread, and the
+inverse behind every marginal-likelihood gradient 1.2-1.3x faster than torch at one thread and
+faster than torch's two-thread call as well.
 
-The functions take and return torch tensors. On CPU, for 2-D float64/float32 inputs, they hand the
-memory to scipy without copying, with OpenBLAS limited to ``torch.get_num_threads()`` threads for
-the call, so ``torch.set_num_threads`` governs both libraries. Anything else (another device, a
-batch dimension, another dtype) goes to torch.
+OpenBLAS always runs **single-threaded** here: its own thread pool and torch's OpenMP pool
+(busy-waiting between parallel regions by default) compete for the cores. With two threads each,
+a ``potri`` at n = 100 took 8.7 ms instead of 0.5 ms, and a whole posterior call on 10,000
+candidates 1.3-2.5x longer. So :func:`solve_lower_rows` uses OpenBLAS only when torch is
+single-threaded (torch's threaded solve is faster otherwise), and :func:`cholesky_inverse` only
+while torch uses at most :data:`OPENBLAS_INVERSE_MAX_TORCH_THREADS` threads (the counts measured;
+beyond them torch's threaded inverse is kept). Anything else (another device, a batch dimension,
+another dtype) also goes to torch. Inputs are handed to scipy without copying.
 
 Set ``mcbo.models.linalg.USE_OPENBLAS = False`` to route everything to torch (for example on a
 machine where MKL is faster); results agree to rounding either way.
@@ -30,12 +34,15 @@ USE_OPENBLAS = True
 _TRSM = {torch.float64: scipy.linalg.blas.dtrsm, torch.float32: scipy.linalg.blas.strsm}
 _POTRI = {torch.float64: scipy.linalg.lapack.dpotri, torch.float32: scipy.linalg.lapack.spotri}
 
+#: largest torch thread count at which :func:`cholesky_inverse` uses single-threaded OpenBLAS
+OPENBLAS_INVERSE_MAX_TORCH_THREADS = 2
+
 _controller_lock = threading.Lock()
 _controller = None
 
 
-def _blas_threads() -> AbstractContextManager:
-    """Limit scipy's OpenBLAS to ``torch.get_num_threads()`` threads for the duration of a call."""
+def _single_threaded_openblas() -> AbstractContextManager:
+    """Limit scipy's OpenBLAS to one thread for the duration of a call (restored afterwards)."""
     global _controller
     with _controller_lock:
         if _controller is None:
@@ -44,7 +51,7 @@ def _blas_threads() -> AbstractContextManager:
             _controller = ThreadpoolController().select(user_api="blas")
     if not _controller.lib_controllers:
         return nullcontext()
-    return _controller.limit(limits=torch.get_num_threads())
+    return _controller.limit(limits=1)
 
 
 def _openblas_eligible(*tensors: torch.Tensor) -> bool:
@@ -64,7 +71,7 @@ def _trsm_rows(L: torch.Tensor, R: torch.Tensor, transpose: bool) -> torch.Tenso
     trsm = _TRSM[L.dtype]
     upper_view = L.detach().contiguous().numpy().T  # column-major L^T (upper), no copy
     rhs = R.detach().contiguous().numpy().T  # column-major R^T [n, m], no copy
-    with _blas_threads():
+    with _single_threaded_openblas():
         out = trsm(1.0, upper_view, rhs, lower=0, trans_a=0 if transpose else 1, overwrite_b=0)
     return torch.from_numpy(out.T)  # [m, n], row-major
 
@@ -89,11 +96,7 @@ def solve_lower_rows(L: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
     This is ``R L^-T``: for a Cholesky factor ``L`` of ``K`` and cross-covariances ``R = K(X*, X)``, the
     squared row norms are the variance the training data explain. Differentiable in ``R``; gradients
     for ``L`` are supported on the torch path only (used when ``L`` requires them).
-
-    OpenBLAS serves only single-threaded torch: with two threads, OpenBLAS's own thread pool and
-    torch's OpenMP pool (busy-waiting between calls by default) competed for the two cores, and a
-    whole posterior call on 10,000 candidates took 1.3-2.5x longer than with torch's solve, which
-    runs on torch's pool.
+    OpenBLAS (one thread) serves single-threaded torch only; see the module docstring.
     """
     if (torch.get_num_threads() != 1 or L.requires_grad or not _openblas_eligible(L, R)
             or R.shape[-1] != L.shape[-1] or L.shape[0] != L.shape[1]):
@@ -108,15 +111,17 @@ def solve_lower_rows(L: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
 def cholesky_inverse(L: torch.Tensor) -> torch.Tensor:
     """``(L L^T)^-1`` ``[n, n]`` (full, symmetric) from a lower Cholesky factor ``L`` ``[n, n]``.
 
-    On CPU (float64/float32) this calls LAPACK's ``potri`` through scipy; torch's ``cholesky_inverse``
-    (used otherwise) took 1.4x longer at n = 2,000 on the development machine (0.31 s against
-    0.22 s, one thread).
+    On CPU (float64/float32), while torch uses at most :data:`OPENBLAS_INVERSE_MAX_TORCH_THREADS`
+    threads, this is LAPACK's ``potri`` from scipy's OpenBLAS on one thread; otherwise torch's
+    ``cholesky_inverse``. One NLL evaluation with its gradient (Casmopolitan GP, two threads) took
+    0.48 s against 0.58 s at n = 2,000, and 0.13 s against 0.20 s at n = 1,000 with
+    ``OMP_WAIT_POLICY=PASSIVE`` (0.13 s against 0.11 s with the default policy).
     """
-    if L.requires_grad or not _openblas_eligible(L):
+    if torch.get_num_threads() > OPENBLAS_INVERSE_MAX_TORCH_THREADS or L.requires_grad or not _openblas_eligible(L):
         return torch.cholesky_inverse(L)
     # A row-major L is the column-major upper factor U = L^T; potri(U) fills the upper triangle of
     # (U^T U)^-1 and leaves the other one as given (zeros), i.e. the lower triangle in row-major order.
-    with _blas_threads():
+    with _single_threaded_openblas():
         inverse, info = _POTRI[L.dtype](L.contiguous().numpy().T, lower=0)
     if info != 0:
         return torch.cholesky_inverse(L)

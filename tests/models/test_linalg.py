@@ -77,21 +77,34 @@ def test_solve_lower_rows_batched_and_empty_inputs(backend):
     assert linalg.solve_lower_rows(L, R[0, :0]).shape == (0, 10)
 
 
-def test_blas_threads_follow_torch():
-    """While a call runs, OpenBLAS uses torch's thread count; the previous setting is restored after."""
+def test_openblas_runs_single_threaded_and_the_setting_is_restored():
+    """OpenBLAS's pool must not compete with torch's: one thread during a call, the old count after."""
     from threadpoolctl import threadpool_info
 
-    before = {info["filepath"]: info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+    def blas_threads() -> dict[str, int]:
+        return {info["filepath"]: info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+    before = blas_threads()
+    with linalg._single_threaded_openblas():
+        inside = blas_threads()
+    assert inside and set(inside.values()) == {1}
+    assert blas_threads() == before
+
+
+def test_inverse_goes_to_torch_above_the_measured_thread_counts(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch, "cholesky_inverse", lambda L: calls.append(1) or torch.eye(len(L), dtype=L.dtype))
+    _, L = _cholesky(8, torch.float64)
     threads = torch.get_num_threads()
     try:
-        torch.set_num_threads(1)
-        with linalg._blas_threads():
-            inside = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
-        assert inside and all(n == 1 for n in inside)
+        torch.set_num_threads(linalg.OPENBLAS_INVERSE_MAX_TORCH_THREADS)
+        linalg.cholesky_inverse(L)
+        assert calls == []
+        torch.set_num_threads(linalg.OPENBLAS_INVERSE_MAX_TORCH_THREADS + 1)
+        linalg.cholesky_inverse(L)
+        assert calls == [1]
     finally:
         torch.set_num_threads(threads)
-    after = {info["filepath"]: info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
-    assert after == before
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
