@@ -1,5 +1,7 @@
 """Triangular solves and inverses through scipy's OpenBLAS agree with torch's, gradients included."""
 
+from contextlib import contextmanager
+
 import pytest
 import torch
 
@@ -17,10 +19,29 @@ def _cholesky(n: int, dtype: torch.dtype, seed: int = 0) -> tuple[torch.Tensor, 
 def backend(request, monkeypatch):
     """Both backends; single-threaded torch, the setting in which the solve goes to OpenBLAS."""
     monkeypatch.setattr(linalg, "USE_OPENBLAS", request.param)
+    with _torch_threads(1):
+        yield request.param
+
+
+@contextmanager
+def _torch_threads(n: int):
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield request.param
-    torch.set_num_threads(threads)
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _patched_called_at(call, thread_counts: list[int], calls: list) -> list[bool]:
+    """For each torch thread count, whether ``call()`` reached the patched function that appends to ``calls``."""
+    reached = []
+    for n in thread_counts:
+        calls.clear()
+        with _torch_threads(n):
+            call()
+        reached.append(bool(calls))
+    return reached
 
 
 def test_solve_goes_to_openblas_only_when_torch_is_single_threaded(monkeypatch):
@@ -28,16 +49,7 @@ def test_solve_goes_to_openblas_only_when_torch_is_single_threaded(monkeypatch):
     monkeypatch.setattr(linalg, "_trsm_rows", lambda L, R, transpose: calls.append(1) or R.clone())
     _, L = _cholesky(8, torch.float64)
     R = torch.ones(3, 8, dtype=torch.float64)
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        linalg.solve_lower_rows(L, R)
-        assert calls == []
-        torch.set_num_threads(1)
-        linalg.solve_lower_rows(L, R)
-        assert calls == [1]
-    finally:
-        torch.set_num_threads(threads)
+    assert _patched_called_at(lambda: linalg.solve_lower_rows(L, R), [2, 1], calls) == [False, True]
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -95,16 +107,8 @@ def test_inverse_goes_to_torch_above_the_measured_thread_counts(monkeypatch):
     calls = []
     monkeypatch.setattr(torch, "cholesky_inverse", lambda L: calls.append(1) or torch.eye(len(L), dtype=L.dtype))
     _, L = _cholesky(8, torch.float64)
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(linalg.OPENBLAS_INVERSE_MAX_TORCH_THREADS)
-        linalg.cholesky_inverse(L)
-        assert calls == []
-        torch.set_num_threads(linalg.OPENBLAS_INVERSE_MAX_TORCH_THREADS + 1)
-        linalg.cholesky_inverse(L)
-        assert calls == [1]
-    finally:
-        torch.set_num_threads(threads)
+    most = linalg.OPENBLAS_INVERSE_MAX_TORCH_THREADS
+    assert _patched_called_at(lambda: linalg.cholesky_inverse(L), [most, most + 1], calls) == [False, True]
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
