@@ -2,9 +2,11 @@
 
 torch's CPU wheels link Intel MKL; scipy ships OpenBLAS. On the development machine (AMD EPYC,
 2 cores; ``benchmarks/linalg_backends.py``, both backends alternated in one process), one OpenBLAS
-thread ran the posterior's triangular solve at n = 1,000 1.28x faster than one MKL thread, and the
-inverse behind every marginal-likelihood gradient 1.2-1.3x faster than torch at one thread and
-faster than torch's two-thread call as well.
+thread ran the posterior's triangular solve 1.1-1.3x faster than one MKL thread (n = 1,000 and
+2,000), and the inverse behind every marginal-likelihood gradient 1.2-1.3x faster than torch at one
+thread. Against torch's two-thread inverse, one OpenBLAS thread was 0.8-1.0x as fast with the
+default OpenMP wait policy and 2.9-3.5x faster with ``OMP_WAIT_POLICY=PASSIVE``
+(``benchmarks/results/linalg_backends_*``).
 
 OpenBLAS always runs **single-threaded** here: its own thread pool and torch's OpenMP pool
 (busy-waiting between parallel regions by default) compete for the cores. With two threads each,
