@@ -132,6 +132,7 @@ class Solver(ABC):
             raise ValueError("tell: errors and eval_seconds must have one entry per point")
         checked = [self.space.validate(p) for p in points]
         ok_X, ok_y = [], []
+        first_new = len(self._records)
         for point, value, error, secs in zip(checked, values, errors, eval_seconds):
             ask_seconds = self._pop_pending(point)
             failed = bool(error) or not _is_valid_value(value)
@@ -158,6 +159,21 @@ class Solver(ABC):
             self.X = torch.cat([self.X, X_new])
             self.y = torch.cat([self.y, y_new])
             self._on_tell(X_new, y_new)
+        self._on_told(self._records[first_new:])
+
+    def set_pending(self, points: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the pending points by ``points``: the points under evaluation now, wherever they were asked.
+
+        For callers that share a study with other workers (e.g. :class:`~mcbo.integrations.optuna.McboSampler`):
+        points asked here and no longer running are dropped, points running elsewhere are added.
+        """
+        known = {json.dumps(p["point"], sort_keys=True, default=str): p for p in self._pending}
+        pending = []
+        for point in points:
+            point = self.space.validate(point)
+            entry = known.get(json.dumps(point, sort_keys=True, default=str))
+            pending.append(entry if entry is not None else {"point": point, "ask_seconds": float("nan")})
+        self._pending = pending
 
     def _pop_pending(self, point: dict[str, Any]) -> float:
         for i, p in enumerate(self._pending):
@@ -167,6 +183,13 @@ class Solver(ABC):
 
     def _on_tell(self, X: torch.Tensor, y: torch.Tensor) -> None:
         """Hook called with the newly told successful points ``[m, d]`` and values ``[m]``."""
+
+    def _on_told(self, records: list[dict[str, Any]]) -> None:
+        """Hook called after every :meth:`tell` with its new records, ok and failed, in order.
+
+        Each record holds the decoded ``point``, ``value`` (NaN when failed), ``status`` (``"ok"`` or
+        ``"failed"``) and ``error``; for solvers that must see failures too (the Optuna-backed ones).
+        """
 
     # ------------------------------------------------------------------ results
     @property

@@ -103,7 +103,8 @@ class BOSolver(Solver):
     # ------------------------------------------------------------------ ask
     def _suggest(self, n: int) -> torch.Tensor:
         out: list[torch.Tensor] = []
-        while len(out) < n and self._n_init_used < self.n_init:
+        # Told data counts toward the design: no design point is spent once n_init successes are known.
+        while len(out) < n and self._n_init_used < self.n_init and len(self.y) < self.n_init:
             out.append(self._init_design[self._n_init_used].to(self.device).unsqueeze(0))
             self._n_init_used += 1
         if len(out) == n:

@@ -79,15 +79,12 @@ def build_solver(
     Raises:
         ValueError: for an unknown recipe or solver kind, or settings the solver rejects.
     """
-    _register_builtin_kinds()
     spec = load_recipe(recipe) if isinstance(recipe, str) else copy.deepcopy(dict(recipe))
     spec.update(overrides)
     kind = spec.get("solver")
-    if kind not in SOLVER_KINDS:
-        raise ValueError(f"recipe {spec.get('name')!r}: unknown solver kind {kind!r}; allowed: {sorted(SOLVER_KINDS)}")
     settings = {k: v for k, v in spec.items() if k not in _META_KEYS}
     try:
-        solver = SOLVER_KINDS[kind](space, seed=seed, **settings)
+        solver = solver_class(spec)(space, seed=seed, **settings)
     except TypeError as err:
         raise ValueError(f"recipe {spec.get('name')!r} (solver {kind!r}): {err}") from None
     if spec.get("name"):
@@ -96,9 +93,19 @@ def build_solver(
     return solver
 
 
+def solver_class(recipe: Mapping[str, Any]) -> type[Solver]:
+    """The solver class of ``recipe``'s kind (its ``solver:`` key); ``ValueError`` for an unknown kind."""
+    _register_builtin_kinds()
+    kind = recipe.get("solver")
+    if kind not in SOLVER_KINDS:
+        raise ValueError(f"recipe {recipe.get('name')!r}: unknown solver kind {kind!r}; allowed: {sorted(SOLVER_KINDS)}")
+    return SOLVER_KINDS[kind]
+
+
 def _register_builtin_kinds() -> None:
     """Import the modules whose classes register themselves (kept lazy to keep imports light)."""
     import mcbo.solvers.bo  # noqa: F401
     import mcbo.solvers.heuristics  # noqa: F401
     import mcbo.solvers.nap  # noqa: F401
+    import mcbo.solvers.optuna_samplers  # noqa: F401
     import mcbo.solvers.random_search  # noqa: F401

@@ -106,3 +106,28 @@ def test_registry_errors(space):
     with pytest.raises(ValueError, match="unexpected keyword"):
         build_solver({"solver": "rs", "colour": "red"}, space)
     assert np.isfinite(build_solver("rs", space, seed=0).optimize(f, 3)[1])
+
+
+def test_set_pending_replaces_the_pending_points_and_keeps_known_ask_times(space):
+    solver = RandomSearch(space, seed=0)
+    asked = solver.ask(2)
+    elsewhere = {"x": 0.5, "n": 1, "c": "a"}
+    solver.set_pending([asked[1], elsewhere])
+    assert solver.pending == [asked[1], elsewhere]
+    solver.tell(asked[1], 1.0)
+    assert not math.isnan(solver.history["ask_seconds"].iloc[0])  # the ask time of a point asked here survives
+    with pytest.raises(ValueError, match="'n'"):
+        solver.set_pending([{"x": 0.5, "n": 9, "c": "a"}])
+
+
+def test_on_told_sees_ok_and_failed_records_in_order(space):
+    seen = []
+
+    class Recording(RandomSearch):
+        def _on_told(self, records):
+            seen.extend((r["status"], r["point"]["n"]) for r in records)
+
+    solver = Recording(space, seed=0)
+    points = [{"x": 0.0, "n": i, "c": "a"} for i in range(3)]
+    solver.tell(points, [1.0, None, 2.0])
+    assert seen == [("ok", 0), ("failed", 1), ("ok", 2)]

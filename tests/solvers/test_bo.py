@@ -86,3 +86,11 @@ def test_numeric_only_and_nominal_only_spaces():
         solver = build_solver("casmopolitan", sp, seed=0, **FAST)
         solver.optimize(lambda p: sum(float(v) for v in p.values()), 9)
         assert solver.history["status"].eq("ok").all()
+
+
+def test_told_points_count_toward_the_initial_design(space):
+    solver = build_solver("casmopolitan", space, seed=0, **FAST)
+    prior = space.sample_points(6, seed=1)
+    solver.tell(prior, [f(p) for p in prior])
+    solver.ask(1)
+    assert solver.last_timings["fit_seconds"] > 0  # a model was fitted: no design point spent

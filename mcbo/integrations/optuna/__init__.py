@@ -9,5 +9,6 @@
 """
 
 from mcbo.integrations.optuna.bridge import OptunaBridge, distributions_from_space, space_from_optuna
+from mcbo.integrations.optuna.sampler import McboSampler
 
-__all__ = ["OptunaBridge", "distributions_from_space", "space_from_optuna"]
+__all__ = ["McboSampler", "OptunaBridge", "distributions_from_space", "space_from_optuna"]

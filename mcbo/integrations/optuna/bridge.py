@@ -176,8 +176,16 @@ def _categorical_link(name: str, dist: CategoricalDistribution) -> _Link:
     return _Link(
         param, {name: dist},
         lambda v: {name: choices[param.index_of(v)]},
-        lambda params: values[dist.to_internal_repr(params[name])],
+        lambda params: values[_choice_index(dist, params[name])],
     )
+
+
+def _choice_index(dist: CategoricalDistribution, value: Any) -> int:
+    """Index of ``value`` among the choices, telling apart what Optuna's own look-up does not (1, 1.0, True)."""
+    for i, choice in enumerate(dist.choices):
+        if type(choice) is type(value) and choice == value:
+            return i
+    return dist.to_internal_repr(value)
 
 
 # ---------------------------------------------------------------- mcbo -> Optuna
@@ -229,5 +237,5 @@ def _choice_codec(values: list[Any]) -> tuple[CategoricalDistribution, Callable[
     )
     if plain:
         dist = CategoricalDistribution(tuple(values))
-        return dist, lambda v: v, lambda choice: values[dist.to_internal_repr(choice)]
+        return dist, lambda v: v, lambda choice: values[_choice_index(dist, choice)]
     return CategoricalDistribution(tuple(range(len(values)))), values.index, lambda choice: values[int(choice)]
