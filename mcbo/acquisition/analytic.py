@@ -119,13 +119,29 @@ class ThompsonSampling(AcquisitionFunction):
 
 
 def _log_h(z: torch.Tensor) -> torch.Tensor:
-    """``log(phi(z) + z Phi(z))``, stable for all ``z`` (the log-EI kernel of Ament et al.)."""
-    direct = torch.log(torch.clamp(_INV_SQRT_2PI * torch.exp(-0.5 * z**2) + z * torch.special.ndtr(z), min=1e-300))
-    # z < -1: phi(z) + z Phi(z) = phi(z) * (1 - sqrt(pi/2) |z| erfcx(|z| / sqrt 2)).
+    """``log(phi(z) + z Phi(z))``, finite with finite gradients for all ``z`` in float32 and float64.
+
+    The log-EI kernel of Ament et al. (NeurIPS 2023), computed as BoTorch's ``_log_ei_helper`` does: each branch of
+    the final ``where`` gets inputs clamped to its own range, so the branch not taken never produces an inf or NaN
+    whose zero-weighted gradient would still poison the result.
+    """
+    z_near = z.clamp(min=-1.0)
+    direct = torch.log(_INV_SQRT_2PI * torch.exp(-0.5 * z_near**2) + z_near * torch.special.ndtr(z_near))
+    # z < -1: phi(z) + z Phi(z) = phi(z) * (1 - t), t = sqrt(pi/2) |z| erfcx(|z| / sqrt 2).
     a = (-z).clamp(min=1.0)
-    t = math.sqrt(math.pi / 2) * a * torch.special.erfcx(a / math.sqrt(2))
-    mid = -0.5 * a**2 - _LOG_SQRT_2PI + torch.log1p(-t.clamp(max=1 - 1e-16))
-    # |z| huge: 1 - t ~ 1 / z^2, so log h ~ -z^2/2 - log sqrt(2 pi) - 2 log|z|.
-    far = -0.5 * a**2 - _LOG_SQRT_2PI - 2 * torch.log(a)
-    tail = torch.where(a > 1e3, far, mid)
+    far_from = _SERIES_FROM[z.dtype] if z.dtype in _SERIES_FROM else _SERIES_FROM[torch.float64]
+    a_mid = a.clamp(max=far_from)
+    t = math.sqrt(math.pi / 2) * a_mid * torch.special.erfcx(a_mid / math.sqrt(2))
+    mid = torch.log1p(-t)
+    # |z| large: 1 - t = a^-2 (1 - 3 a^-2 + 15 a^-4 - ...) (asymptotic series of erfcx), where 1 - t itself would
+    # cancel to a few correct digits (float32 from |z| ~ 30 on).
+    a_far = a.clamp(min=far_from)
+    inv2 = a_far**-2
+    far = -2 * torch.log(a_far) + torch.log1p(inv2 * (-3 + 15 * inv2 - 105 * inv2**2))
+    tail = -0.5 * a**2 - _LOG_SQRT_2PI + torch.where(a < far_from, mid, far)
     return torch.where(z > -1.0, direct, tail)
+
+
+#: |z| from which log(1 - t) in ``_log_h`` is taken from the asymptotic series (its 4 terms are then exact to the
+#: dtype's precision, and the direct form has not yet lost it).
+_SERIES_FROM = {torch.float32: 30.0, torch.float64: 1e3, torch.float16: 30.0, torch.bfloat16: 30.0}

@@ -86,3 +86,27 @@ def test_build_acquisition_validates_names():
     with pytest.raises(ValueError, match="lcb"):
         build_acquisition({"type": "lcb", "kappa": 2}, FixedModel(), best_f=0.0)
     assert math.isfinite(float(build_acquisition({"type": "pi"}, FixedModel(), best_f=0.0)(X)[0]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_log_ei_kernel_is_finite_with_finite_gradients_far_in_the_tail(dtype):
+    from mcbo.acquisition.analytic import _log_h
+
+    z = torch.cat([-torch.logspace(5, -3, 400, dtype=dtype), torch.linspace(0.0, 10.0, 50, dtype=dtype)])
+    z.requires_grad_(True)
+    values = _log_h(z)
+    values.sum().backward()
+    assert torch.isfinite(values).all() and torch.isfinite(z.grad).all()
+    assert (z.grad > 0).all()  # log EI grows with the standardised improvement, everywhere
+
+
+@pytest.mark.parametrize("dtype,rel", [(torch.float32, 2e-6), (torch.float64, 1e-12)])
+def test_log_ei_kernel_matches_high_precision_values(dtype, rel):
+    import mpmath
+
+    from mcbo.acquisition.analytic import _log_h
+
+    mpmath.mp.dps = 50
+    for z in (2.0, -0.5, -1.5, -5.0, -15.0, -29.9, -30.1, -100.0, -999.0, -1001.0, -1e4):
+        exact = float(mpmath.log(mpmath.npdf(z) + z * mpmath.ncdf(z)))
+        assert _log_h(torch.tensor(z, dtype=dtype)).item() == pytest.approx(exact, rel=rel), z
