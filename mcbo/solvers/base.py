@@ -13,9 +13,11 @@ Subclasses implement :meth:`Solver._suggest` on encoded tensors and may override
 from __future__ import annotations
 
 import base64
+import decimal
 import json
 import logging
 import math
+import numbers
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -32,8 +34,34 @@ logger = logging.getLogger(__name__)
 STATE_VERSION = 1
 
 
-def _is_valid_value(value: Any) -> bool:
-    return value is not None and isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)
+def _finite_real(value: Any) -> float | None:
+    """``value`` as a float when it is a finite real scalar, else ``None`` (a failed evaluation).
+
+    Real scalars are Python ints, floats and bools, numpy scalars and 0-d arrays, 0-d (or one-element) torch
+    tensors, ``decimal.Decimal`` and ``fractions.Fraction`` (any ``numbers.Real``).
+    """
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        if value.size == 0 if isinstance(value, np.ndarray) else value.numel() != 1:
+            return None
+        value = value.item() if isinstance(value, torch.Tensor) else value.reshape(()).item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if not isinstance(value, (numbers.Real, decimal.Decimal)):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, ValueError, decimal.InvalidOperation):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _eval_seconds(value: Any) -> float:
+    number = _finite_real(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return float("nan")
+    if number is None or number < 0:
+        raise ValueError(f"tell: eval_seconds must be non-negative numbers (or None), got {value!r}")
+    return number
 
 
 class Solver(ABC):
@@ -127,32 +155,35 @@ class Solver(ABC):
         if len(values) != len(points):
             raise ValueError(f"tell: got {len(points)} points but {len(values)} values")
         errors = list(errors) if errors is not None else [None] * len(points)
-        eval_seconds = list(eval_seconds) if eval_seconds is not None else [float("nan")] * len(points)
+        eval_seconds = list(eval_seconds) if eval_seconds is not None else [None] * len(points)
         if len(errors) != len(points) or len(eval_seconds) != len(points):
             raise ValueError("tell: errors and eval_seconds must have one entry per point")
+        # The whole batch is checked before anything is recorded: a bad entry leaves the solver unchanged.
         checked = [self.space.validate(p) for p in points]
+        seconds = [_eval_seconds(s) for s in eval_seconds]
+        numbers_ = [_finite_real(v) for v in values]
         ok_X, ok_y = [], []
         first_new = len(self._records)
-        for point, value, error, secs in zip(checked, values, errors, eval_seconds):
+        for point, raw, value, error, secs in zip(checked, values, numbers_, errors, seconds):
             ask_seconds = self._pop_pending(point)
-            failed = bool(error) or not _is_valid_value(value)
+            failed = bool(error) or value is None
             if failed and not error:
-                error = f"invalid value {value!r}"
+                error = f"invalid value {raw!r}"
             record = {
                 "index": len(self._records),
                 "point": point,
-                "value": float(value) if _is_valid_value(value) else float("nan"),
+                "value": float("nan") if failed else value,
                 "status": "failed" if failed else "ok",
-                "error": error or "",
+                "error": str(error or ""),
                 "ask_seconds": ask_seconds,
-                "eval_seconds": float(secs),
+                "eval_seconds": secs,
             }
             self._records.append(record)
             if failed:
                 logger.info("evaluation %d failed: %s", record["index"], error)
             else:
                 ok_X.append(point)
-                ok_y.append(float(value))
+                ok_y.append(value)
         if ok_X:
             X_new = self.space.encode(ok_X, dtype=self.dtype).to(self.device)
             y_new = torch.tensor(ok_y, dtype=self.dtype, device=self.device)
@@ -160,6 +191,31 @@ class Solver(ABC):
             self.y = torch.cat([self.y, y_new])
             self._on_tell(X_new, y_new)
         self._on_told(self._records[first_new:])
+
+    def tell_dataframe(self, frame: pd.DataFrame, value_column: str = "value") -> None:
+        """Record prior evaluations from a DataFrame: one column per parameter and a value column.
+
+        Rows whose value is missing, NaN or infinite are failed evaluations; a ``status`` column (``"ok"`` /
+        ``"failed"``) and an ``error`` column are used when present, and so is ``eval_seconds``, so the
+        :attr:`history` of another run can be told as it is. Successful rows count toward a BO solver's initial
+        design. Other columns are ignored. Points need not have been asked (see :meth:`tell`).
+        """
+        if not isinstance(frame, pd.DataFrame):
+            raise ValueError(f"tell_dataframe: expected a pandas DataFrame, got {type(frame).__name__}")
+        missing = [c for c in (*self.space.names, value_column) if c not in frame.columns]
+        if missing:
+            raise ValueError(f"tell_dataframe: missing column(s) {missing}; columns are {list(frame.columns)}")
+        if len(frame) == 0:
+            return
+        points = frame[self.space.names].to_dict(orient="records")
+        values = list(frame[value_column])
+        errors = [None] * len(frame)
+        if "status" in frame.columns:
+            reasons = frame["error"] if "error" in frame.columns else [""] * len(frame)
+            errors = [(str(r) if isinstance(r, str) and r else "failed") if st == "failed" else None
+                      for st, r in zip(frame["status"], reasons)]
+        seconds = list(frame["eval_seconds"]) if "eval_seconds" in frame.columns else None
+        self.tell(points, values, errors=errors, eval_seconds=seconds)
 
     def set_pending(self, points: Sequence[Mapping[str, Any]]) -> None:
         """Replace the pending points by ``points``: the points under evaluation now, wherever they were asked.
@@ -202,7 +258,8 @@ class Solver(ABC):
         if len(self.y) == 0:
             return None, float("inf")
         i = int(torch.argmin(self.y))
-        return self.space.decode(self.X[i])[0], float(self.y[i])
+        ok = [r for r in self._records if r["status"] == "ok"]  # row i of X and y is the i-th success
+        return dict(ok[i]["point"]), float(self.y[i])
 
     @property
     def history(self) -> pd.DataFrame:

@@ -131,3 +131,46 @@ def test_on_told_sees_ok_and_failed_records_in_order(space):
     points = [{"x": 0.0, "n": i, "c": "a"} for i in range(3)]
     solver.tell(points, [1.0, None, 2.0])
     assert seen == [("ok", 0), ("failed", 1), ("ok", 2)]
+
+
+def test_tell_accepts_every_real_scalar_type(space):
+    import decimal
+    import fractions
+
+    import torch
+
+    solver = RandomSearch(space, seed=0)
+    values = [torch.tensor(0.5), np.float32(0.25), np.array(2.0), decimal.Decimal("0.5"), fractions.Fraction(1, 3),
+              True, 3, np.int64(4)]
+    solver.tell(solver.ask(len(values)), values)
+    h = solver.history
+    assert (h["status"] == "ok").all()
+    assert list(h["value"]) == pytest.approx([0.5, 0.25, 2.0, 0.5, 1 / 3, 1.0, 3.0, 4.0])
+    solver.tell(solver.ask(3), ["0.5", torch.tensor([1.0, 2.0]), decimal.Decimal("NaN")])
+    assert list(solver.history["status"].iloc[-3:]) == ["failed"] * 3
+
+
+def test_a_bad_entry_in_a_batch_records_nothing(space):
+    solver = RandomSearch(space, seed=0)
+    points = solver.ask(2)
+    with pytest.raises(ValueError, match="eval_seconds"):
+        solver.tell(points, [1.0, 2.0], eval_seconds=[0.1, "slow"])
+    with pytest.raises(ValueError, match="'n'"):
+        solver.tell([points[0], {**points[1], "n": 99}], [1.0, 2.0])
+    assert len(solver.history) == 0 and len(solver.pending) == 2
+
+
+def test_tell_dataframe_loads_prior_evaluations_and_another_runs_history(space):
+    import pandas as pd
+
+    prior = pd.DataFrame({"x": [0.1, -0.5, 0.9], "n": [1, 2, 3], "c": ["a", "b", "a"], "value": [1.0, None, 2.0],
+                          "notes": ["ignored", "", ""]})
+    solver = RandomSearch(space, seed=0)
+    solver.tell_dataframe(prior)
+    assert list(solver.history["status"]) == ["ok", "failed", "ok"]
+    assert solver.best == ({"x": 0.1, "n": 1, "c": "a"}, 1.0)
+    other = RandomSearch(space, seed=1)
+    other.tell_dataframe(solver.history)
+    assert solver.history.drop(columns=["ask_seconds"]).equals(other.history.drop(columns=["ask_seconds"]))
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['value'\]"):
+        solver.tell_dataframe(prior.drop(columns=["value"]))
