@@ -64,6 +64,14 @@ def _eval_seconds(value: Any) -> float:
     return number
 
 
+_MAX_RANDOM_DRAWS = 20  # batches of 64 random points tried before enumerating the space
+_MAX_ENUMERATED = 100_000
+
+
+class SearchSpaceExhausted(RuntimeError):
+    """Raised by :meth:`Solver.ask` when every feasible point has been evaluated or is pending."""
+
+
 class Solver(ABC):
     """Base class of every solver: ask/tell bookkeeping, history, best point, save/load.
 
@@ -107,12 +115,19 @@ class Solver(ABC):
         """Propose ``n`` encoded points ``[n, d]`` (snapped and feasible)."""
 
     def ask(self, n: int = 1) -> list[dict[str, Any]]:
-        """Propose ``n`` points to evaluate next, as decoded dicts. They stay pending until told."""
-        if not isinstance(n, (int, np.integer)) or n < 1:
+        """Propose ``n`` points to evaluate next, as decoded dicts. They stay pending until told.
+
+        No point is proposed twice: a point already evaluated (successfully or not), pending, or earlier in the
+        same batch is replaced by a random new feasible point.
+
+        Raises:
+            SearchSpaceExhausted: when no new feasible point can be found (a small finite space fully tried).
+        """
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise ValueError(f"ask(n): n must be a positive integer, got {n!r}")
         start = time.perf_counter()
         self.last_timings = {"fit_seconds": 0.0, "acq_seconds": 0.0}
-        X = self._suggest(int(n))
+        X = self._replace_repeats(self._suggest(int(n)))
         points = self.space.decode(X)
         elapsed = time.perf_counter() - start
         if not any(self.last_timings.values()):
@@ -120,6 +135,58 @@ class Solver(ABC):
         for p in points:
             self._pending.append({"point": p, "ask_seconds": elapsed / len(points)})
         return points
+
+    def _replace_repeats(self, X: torch.Tensor) -> torch.Tensor:
+        """``X`` ``[n, d]`` with every row already tried (or repeated within ``X``) replaced by a new one."""
+        from mcbo.acq_optim.base import is_new
+
+        tried = self.X_tried
+        rows: list[torch.Tensor] = []
+        for i in range(X.shape[0]):
+            row = X[i:i + 1]
+            seen = torch.cat([tried, *rows])
+            if not bool(is_new(row, seen)[0]):
+                logger.info("%s proposed a point already tried; replacing it with a random new point", self.name)
+                row = self._random_untried(seen)
+            rows.append(row)
+        return torch.cat(rows) if rows else X
+
+    def _random_untried(self, seen: torch.Tensor) -> torch.Tensor:
+        """A random feasible point ``[1, d]`` not in ``seen``; :class:`SearchSpaceExhausted` when there is none."""
+        from mcbo.acq_optim.base import is_new
+        from mcbo.acq_optim.pool import enumerate_space
+
+        for _ in range(_MAX_RANDOM_DRAWS):
+            X = self.space.sample(64, generator=self.np_rng, dtype=self.dtype).to(self.device)
+            X = X[is_new(X, seen)]
+            if len(X):
+                return X[:1]
+        # Random draws keep hitting tried points: the space may be small and finite. Enumerate it to be sure.
+        try:
+            every = enumerate_space(self.space, max_points=_MAX_ENUMERATED).to(device=self.device, dtype=self.dtype)
+        except ValueError:
+            every = torch.empty(0, self.space.d, dtype=self.dtype, device=self.device)
+        every = every[self.space.is_feasible(every)] if len(every) else every
+        fresh = every[is_new(every, seen)] if len(every) else every
+        if len(fresh):
+            return fresh[int(self.np_rng.integers(len(fresh))):][:1]
+        raise SearchSpaceExhausted(
+            f"{self.name}: no untried feasible point left ({len(seen)} points evaluated or pending); "
+            "the search space is exhausted, or nearly so"
+        )
+
+    @property
+    def X_failed(self) -> torch.Tensor:
+        """Encoded points whose evaluation failed ``[f, d]``."""
+        failed = [r["point"] for r in self._records if r["status"] != "ok"]
+        if not failed:
+            return torch.empty(0, self.space.d, dtype=self.dtype, device=self.device)
+        return self.space.encode(failed, dtype=self.dtype).to(self.device)
+
+    @property
+    def X_tried(self) -> torch.Tensor:
+        """Every encoded point evaluated (ok or failed) or pending ``[k, d]``: what must not be proposed again."""
+        return torch.cat([self.X, self.X_failed, self.X_pending])
 
     @property
     def pending(self) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ the point with the best lower confidence bound among random points of the whole 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -29,6 +30,9 @@ from mcbo.space import SearchSpace
 from mcbo.trust_region import build_trust_region
 
 logger = logging.getLogger(__name__)
+
+#: What the model learns from failed evaluations (see ``BOSolver``'s ``failure_policy``).
+FAILURE_POLICIES = ("impute", "ignore")
 
 #: Nominal kernels that factorise over columns, as CoCaBO's per-column bandits assume.
 _PER_COLUMN_KERNELS = frozenset({"overlap", "transformed_overlap"})
@@ -47,6 +51,10 @@ class BOSolver(Solver):
         trust_region: trust-region spec (``{"type": "casmopolitan", ...}``) or ``None``.
         n_init: size of the initial design (evaluated before the model is used).
         init_sampler: ``"sobol"`` or ``"uniform"`` initial design.
+        failure_policy: what the model learns from failed evaluations (they are never proposed again either
+            way). ``"impute"``: they join its training data with the worst value observed so far, so the
+            acquisition steers away from where evaluations fail (the imputation SMAC uses for crashed runs,
+            Hutter et al., LION 2011); ``"ignore"``: the model sees successes only.
         seed, device, dtype: see :class:`~mcbo.solvers.base.Solver`.
     """
 
@@ -62,6 +70,7 @@ class BOSolver(Solver):
         trust_region: dict[str, Any] | None = None,
         n_init: int = 20,
         init_sampler: str = "sobol",
+        failure_policy: str = "impute",
         device: str | torch.device = "cpu",
         dtype: str | torch.dtype = torch.float64,
     ) -> None:
@@ -70,6 +79,9 @@ class BOSolver(Solver):
             raise ValueError(f"n_init must be a positive integer, got {n_init!r}")
         if init_sampler not in ("sobol", "uniform"):
             raise ValueError(f"init_sampler must be 'sobol' or 'uniform', got {init_sampler!r}")
+        if failure_policy not in FAILURE_POLICIES:
+            raise ValueError(f"failure_policy must be one of {list(FAILURE_POLICIES)}, got {failure_policy!r}")
+        self.failure_policy = failure_policy
         self.model_spec = dict(model or {"type": "gp"})
         self.acq_spec = dict(acquisition or {"type": "ei"})
         self.acq_optimizer_spec = dict(acq_optimizer or {"type": "interleaved"})
@@ -114,12 +126,12 @@ class BOSolver(Solver):
             return torch.cat([*out, extra])
 
         start = time.perf_counter()
-        self.model.fit(self.X, self.y)
+        self.model.fit(*self._training_data())
         self.last_timings["fit_seconds"] = time.perf_counter() - start
         start = time.perf_counter()
         if self.trust_region is not None:
             self._prepare_trust_region()
-        X_exclude = torch.cat([self.X, self.X_pending, *out]) if out else torch.cat([self.X, self.X_pending])
+        X_exclude = torch.cat([self.X_tried, *out])  # failed points included: never proposed again
         fantasies = torch.cat([self.X_pending, *out]) if out else self.X_pending
         if len(fantasies):
             self._condition_on_believer(fantasies)
@@ -136,6 +148,13 @@ class BOSolver(Solver):
                 self._condition_on_believer(x)
         self.last_timings["acq_seconds"] = time.perf_counter() - start
         return torch.cat(out)
+
+    def _training_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's inputs ``[n, d]`` and targets ``[n]``: successes, plus failures at the worst value seen."""
+        X_failed = self.X_failed if self.failure_policy == "impute" else self.X[:0]
+        if len(X_failed) == 0:
+            return self.X, self.y
+        return torch.cat([self.X, X_failed]), torch.cat([self.y, self.y.max().expand(len(X_failed))])
 
     def _condition_on_believer(self, X: torch.Tensor) -> None:
         """Kriging believer: pretend ``X`` ``[k, d]`` was observed at its posterior mean."""
@@ -164,6 +183,15 @@ class BOSolver(Solver):
         return X[int(torch.argmax(values))]
 
     # ----------------------------------------------------------------- tell
+    def _on_told(self, records: list[dict[str, Any]]) -> None:
+        # A failed evaluation improves nothing: the trust region counts it as a failure, so a region where
+        # evaluations keep failing shrinks and restarts instead of being searched forever.
+        failed = [r["point"] for r in records if r["status"] != "ok"]
+        tr = self.trust_region
+        if failed and tr is not None and tr.centre is not None and math.isfinite(tr.best_value):
+            X_failed = self.space.encode(failed, dtype=self.dtype).to(self.device)
+            tr.update(X_failed, torch.full((len(failed),), math.inf, dtype=self.dtype, device=self.device))
+
     def _on_tell(self, X: torch.Tensor, y: torch.Tensor) -> None:
         if self.trust_region is not None and self.trust_region.centre is not None:
             self.trust_region.update(X, y)

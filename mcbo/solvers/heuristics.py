@@ -69,10 +69,10 @@ class _HeuristicSolver(Solver):
     """Shared helpers: which candidate rows are new, and random new points to fill a batch."""
 
     def _new_rows(self, X: torch.Tensor, taken: list[torch.Tensor]) -> torch.Tensor:
-        """Mask ``[k]``: rows of ``X`` that are feasible, not evaluated, not pending and not in ``taken``."""
+        """Mask ``[k]``: rows of ``X`` that are feasible, not tried (evaluated, failed, pending) and not in ``taken``."""
         if X.shape[0] == 0:
             return torch.zeros(0, dtype=torch.bool, device=X.device)
-        seen = torch.cat([self.X, self.X_pending, *taken]) if taken else torch.cat([self.X, self.X_pending])
+        seen = torch.cat([self.X_tried, *taken])
         return is_new(X, seen) & self.space.is_feasible(X)
 
     def _random_new(self, taken: list[torch.Tensor]) -> torch.Tensor:

@@ -72,14 +72,6 @@ class NAPSolver(Solver):
             return self.pool.to(device=self.device, dtype=self.dtype)
         return self.space.sample(self.n_candidates, generator=self.np_rng, dtype=self.dtype).to(self.device)
 
-    def _tried(self) -> torch.Tensor:
-        """Encoded points already evaluated (failed ones included) or pending ``[k, d]``."""
-        failed = [r["point"] for r in self._records if r["status"] != "ok"]
-        parts = [self.X, self.X_pending]
-        if failed:
-            parts.append(self.space.encode(failed, dtype=self.dtype).to(self.device))
-        return torch.cat(parts)
-
     def _suggest(self, n: int) -> torch.Tensor:
         start = time.perf_counter()
         self.model.fit(self.X, self.y)
@@ -89,7 +81,7 @@ class NAPSolver(Solver):
         self.last_timings["fit_seconds"] = time.perf_counter() - start
         start = time.perf_counter()
         X = self._candidates()
-        X = X[is_new(X, self._tried())]
+        X = X[is_new(X, self.X_tried)]
         out: list[torch.Tensor] = []
         for i in range(n):
             if len(X) == 0:

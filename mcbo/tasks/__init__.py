@@ -8,6 +8,7 @@ from mcbo.tasks.base import TASKS, MissingToolError, Task, build_task, register_
 from mcbo.tasks.adapters import BoTorchTask, PymooTask, botorch_task, pymoo_task
 from mcbo.tasks.alignment import DPOAlignment, GRPOAlignment
 from mcbo.tasks.contamination import Contamination
+from mcbo.tasks.crash import CrashCategorical, CrashMixed
 from mcbo.tasks.hpo import SVRHPO, XGBoostHPO
 from mcbo.tasks.labs import Labs
 from mcbo.tasks.llm_decoding import BestOfK, SpeculativeDecoding
@@ -19,7 +20,7 @@ from mcbo.tasks.sfu import SfuTask
 from mcbo.tasks.synthetic import Ackley53, CategoricalAckley
 
 __all__ = [
-    "TASKS", "Ackley53", "BestOfK", "BoTorchTask", "CategoricalAckley", "Contamination", "DPOAlignment",
+    "TASKS", "Ackley53", "BestOfK", "BoTorchTask", "CategoricalAckley", "Contamination", "CrashCategorical", "CrashMixed", "DPOAlignment",
     "GRPOAlignment", "Labs", "LogicSynthesis", "LogicSynthesisMixed", "MaxSat", "MissingToolError", "PestControl",
     "PymooTask", "RNAInverseFolding", "SVRHPO", "SfuTask", "SpeculativeDecoding", "Task", "XGBoostHPO",
     "botorch_task", "build_task", "pymoo_task", "register_task", "require_executable",
