@@ -8,8 +8,9 @@ Solvers (each measured in a fresh worker process, so its peak memory is its own)
   operations (``mcbo.tasks.logic_synthesis.OPERATIONS``), with a cheap synthetic string objective
   (Hamming distance to a fixed target minus a motif bonus; ``benchmarks.common.objective_sequence``)
   instead of running ABC;
-* peers on the same spaces: Optuna's ``GPSampler`` and ``TPESampler`` (default settings; booleans and
-  sequence positions as categorical parameters) and BoTorch's ``MixedSingleTaskGP`` +
+* peers on the same spaces: Optuna's ``GPSampler`` and ``TPESampler`` (default settings; the space
+  translated by ``mcbo.integrations.optuna.OptunaBridge``: booleans and sequence positions as categorical
+  parameters) and BoTorch's ``MixedSingleTaskGP`` +
   ``LogExpectedImprovement`` optimised by ``optimize_acqf_mixed_alternating`` (booleans and sequence
   positions as categorical dimensions; its default ``num_restarts=20``, ``raw_samples=1024``). Its GP
   fit is capped at ``--botorch-fit-maxiter`` L-BFGS-B iterations (default 100, as mcbo's ``GPModel``):
@@ -24,8 +25,9 @@ figure is the median seconds of the timed asks:
 
 * mcbo: ``solver.ask(1)`` (GP fit + acquisition optimisation; ``last_timings`` gives the split);
 * Optuna: ``study.ask()`` plus one ``trial.suggest_*`` per parameter: ``GPSampler`` does its work in
-  ``sample_relative`` (called by ``ask``), TPE in ``sample_independent`` (called by ``suggest_*``); the
-  worker counts those calls to show the sampler really modelled the data;
+  ``sample_relative`` (called by ``ask``), TPE in ``sample_independent`` (called by ``suggest_*``) when
+  univariate, in ``sample_relative`` when multivariate (Optuna 5's default for one objective); the worker
+  counts those calls to show the sampler really modelled the data;
 * BoTorch: building + fitting the GP (``fit_gpytorch_mll``) + ``optimize_acqf_mixed_alternating``.
 
 A measurement whose timed asks run past ``--budget`` seconds is killed and reported as ``> budget``
@@ -88,50 +90,6 @@ REFERENCE_S = {"casmopolitan": (3.0, 5.0), "boils": (54.0, 54.0)}
 # ----------------------------------------------------------------------------------- worker side
 
 
-def _optuna_distributions(space) -> tuple[dict[str, Any], Callable[[dict], dict], Callable[[dict], dict]]:
-    """Optuna distributions for ``space`` and converters between our points and Optuna's params.
-
-    Reals -> ``FloatDistribution``; categoricals/booleans -> ``CategoricalDistribution``; a sequence of
-    length ``L`` -> ``L`` categorical parameters ``name[i]``.
-    """
-    from optuna.distributions import CategoricalDistribution, FloatDistribution
-
-    from mcbo.space import Categorical, Real
-    from mcbo.space import Sequence as SequenceParam
-
-    dists: dict[str, Any] = {}
-    for p in space.params:
-        if isinstance(p, Real):
-            dists[p.name] = FloatDistribution(p.lb, p.ub, log=p.log)
-        elif isinstance(p, Categorical):
-            dists[p.name] = CategoricalDistribution(list(p.categories))
-        elif isinstance(p, SequenceParam):
-            for i in range(p.length):
-                dists[f"{p.name}[{i}]"] = CategoricalDistribution(list(p.alphabet))
-        else:
-            raise ValueError(f"no Optuna mapping for parameter {p.name!r} of type {type(p).__name__}")  # noqa: TRY004
-
-    def to_params(point: dict) -> dict:
-        out = {}
-        for p in space.params:
-            if isinstance(p, SequenceParam):
-                out.update({f"{p.name}[{i}]": v for i, v in enumerate(point[p.name])})
-            else:
-                out[p.name] = point[p.name]
-        return out
-
-    def to_point(params: dict) -> dict:
-        out = {}
-        for p in space.params:
-            if isinstance(p, SequenceParam):
-                out[p.name] = [params[f"{p.name}[{i}]"] for i in range(p.length)]
-            else:
-                out[p.name] = params[p.name]
-        return out
-
-    return dists, to_params, to_point
-
-
 class _OursRunner:
     def __init__(self, name: str, space, f: Callable, points: list[dict], values: list[float], seed: int) -> None:
         from mcbo.solvers import build_solver
@@ -160,13 +118,19 @@ class _OursRunner:
 class _OptunaRunner:
     def __init__(self, kind: str, space, f: Callable, points: list[dict], values: list[float], seed: int) -> None:
         import optuna
+        from optuna.distributions import IntDistribution
+
+        from mcbo.integrations.optuna import OptunaBridge
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.space, self.f = space, f
-        self.dists, to_params, self.to_point = _optuna_distributions(space)
+        # booleans and categoricals -> CategoricalDistribution, a sequence -> one categorical per position
+        bridge = OptunaBridge.from_space(space)
+        self.dists, self.to_point = bridge.distributions, bridge.to_point
+        self.int_names = {name for name, dist in self.dists.items() if isinstance(dist, IntDistribution)}
         sampler = optuna.samplers.GPSampler(seed=seed) if kind == "optuna_gp" else optuna.samplers.TPESampler(seed=seed)
         self.study = optuna.create_study(direction="minimize", sampler=sampler)
-        self.study.add_trials([optuna.trial.create_trial(params=to_params(p), distributions=self.dists, value=v)
+        self.study.add_trials([optuna.trial.create_trial(params=bridge.to_params(p), distributions=self.dists, value=v)
                                for p, v in zip(points, values)])
         self.relative_params: list[int] = []
         self.independent_calls = 0
@@ -191,6 +155,8 @@ class _OptunaRunner:
         for name, dist in self.dists.items():
             if hasattr(dist, "choices"):
                 params[name] = trial.suggest_categorical(name, dist.choices)
+            elif name in self.int_names:  # none on these spaces; integers and ordinal ranks elsewhere
+                params[name] = trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
             else:
                 params[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
         return trial, params
@@ -417,9 +383,9 @@ def main(argv: list[str] | None = None) -> None:
         + "; ".join(f"`{k}` = {v}" for k, v in labels.items())
         + ". mcbo's `casmopolitan` runs on `ackley53`, `boils` on `sequence`; the peers run on both. "
         "`fit s`/`acq s`: for mcbo, `Solver.last_timings`; for BoTorch, the GP fit and the acquisition optimisation. `work check`: the mcbo "
-        "solver fitted its GP on every ask; for Optuna, how many parameters its `sample_relative` returned (GP) "
-        "and how many `sample_independent` calls each ask made (TPE). Peak RSS is the whole worker process "
-        "(imports included); `RSS growth in asks` is the peak during the asks minus the RSS before them. "
+        "solver fitted its GP on every ask; for Optuna, how many parameters its `sample_relative` returned (GP; "
+        "multivariate TPE) and how many `sample_independent` calls each ask made (univariate TPE). Peak RSS is "
+        "the whole worker process (imports included); `RSS growth in asks` is the peak during the asks minus the RSS before them. "
         "Targets and MCBO reference figures are quoted from the issue (2 CPU cores), not re-measured. "
         "Produced by `benchmarks/ask_time.py`."
     )

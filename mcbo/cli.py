@@ -45,6 +45,8 @@ def _solvers(args: argparse.Namespace) -> int:
             if isinstance(part, dict) and "type" in part:
                 kernels = [part[k] for k in ("numeric_kernel", "nominal_kernel") if k in part]
                 parts.append(f"{key}={part['type']}" + (f"({'+'.join(kernels)})" if kernels else ""))
+        if "sampler" in recipe:  # the optuna kind: which of Optuna's samplers
+            parts.append(f"sampler={recipe['sampler']}")
         print(f"{name:14s} {recipe.get('solver', '?'):4s} {' '.join(parts)}")
         if args.verbose:
             print(f"{'':14s} {recipe.get('paper', '')}")
