@@ -82,11 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = sub.add_parser("tasks", help="list the registered tasks")
     tasks.set_defaults(func=_tasks)
 
+    from mcbo.integrations.optuna.export import add_commands as add_export_commands
     from mcbo.llm.cli import add_commands as add_llm_commands
     from mcbo.meta.cli import add_commands as add_meta_commands
     from mcbo.runner.cli import add_commands as add_suite_commands
 
     add_suite_commands(sub)
+    add_export_commands(sub)
     add_llm_commands(sub)
     add_meta_commands(sub)
     return parser

@@ -132,3 +132,10 @@ def test_bad_arguments_are_clear_errors():
         McboSampler("casmopolitan", seed="zero")
     with pytest.raises(ValueError, match="recipe"):
         McboSampler(42)
+
+
+def test_a_fully_tried_space_falls_back_to_the_independent_sampler():
+    study = optuna.create_study(sampler=McboSampler("casmopolitan", seed=0, n_startup_trials=2))
+    study.optimize(lambda t: t.suggest_categorical("x", [0, 1, 2]), n_trials=6)
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert {t.params["x"] for t in study.trials[:4]} == {0, 1, 2}  # the three points before any repeat

@@ -9,6 +9,7 @@
 """
 
 from mcbo.integrations.optuna.bridge import OptunaBridge, distributions_from_space, space_from_optuna
+from mcbo.integrations.optuna.export import export_suite
 from mcbo.integrations.optuna.sampler import McboSampler
 
-__all__ = ["McboSampler", "OptunaBridge", "distributions_from_space", "space_from_optuna"]
+__all__ = ["McboSampler", "OptunaBridge", "distributions_from_space", "export_suite", "space_from_optuna"]

@@ -28,7 +28,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from mcbo.integrations.optuna.bridge import OptunaBridge
-from mcbo.solvers.base import Solver
+from mcbo.solvers.base import SearchSpaceExhausted, Solver
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,13 @@ class McboSampler(BaseSampler):
         with self._lock:
             solver = self._solver_for(study, search_space)
             self._sync(study, trial, solver)
-            point = solver.ask(1)[0]
+            try:
+                point = solver.ask(1)[0]
+            except SearchSpaceExhausted:
+                # Every point was tried: Optuna studies may go on anyway (a repeat is the user's call), so the
+                # independent sampler answers, as Optuna's own samplers would repeat points.
+                logger.info("every point of the relative search space has been tried; sampling independently")
+                return {}
             assert self._bridge is not None
             return self._bridge.to_params(point)
 
