@@ -11,12 +11,20 @@ from mcbo.tasks.rna import RNAInverseFolding, eterna_targets, resolve_target
 RNA = pytest.importorskip("RNA", reason="ViennaRNA (pip install viennarna) is not installed")
 
 
-@pytest.mark.parametrize("target_id", sorted(eterna_targets()))
+@pytest.mark.parametrize("target_id", sorted(i for i, t in eterna_targets().items() if t["solution"]))
 def test_shipped_solution_solves_its_target(target_id):
     entry = eterna_targets()[target_id]
     task = RNAInverseFolding(target=target_id)
     assert task.space.d == len(entry["structure"])
     assert task.evaluate({"sequence": entry["solution"]})[0] == 0.0
+
+
+def test_the_mcbo_papers_target_65_and_its_best_known_sequence():
+    entry = eterna_targets()[65]
+    assert entry["structure"] == ".(((((........)((((....))))..))))......." and entry["solution"] is None
+    task = RNAInverseFolding(target=65)
+    assert task.space.d == 40
+    assert task.evaluate({"sequence": entry["best_known"]["sequence"]})[0] == entry["best_known"]["distance"]
 
 
 def test_value_is_hamming_distance_of_mfe_structure():
