@@ -51,14 +51,23 @@ class Ackley53(Task):
 
 @register_task("ackley_cat")
 class CategoricalAckley(Task):
-    """Categorical Ackley: 20 nominal variables with 11 levels of [-32.768, 32.768] (MCBO); minimum 0."""
+    """Categorical Ackley: 20 nominal variables with 11 levels of [-32.768, 32.768] (MCBO); minimum 0.
+
+    The optimum is the constant string of the middle level, which favours kernels biased toward repetitive
+    strings (SSK). ``shuffle_levels=True`` permutes the levels of each variable (permutations drawn from
+    ``seed``), so the optimum is no longer a constant string while the landscape is the same.
+    """
 
     name = "ackley_cat"
     optimum = 0.0
 
-    def __init__(self, seed: int = 0, n_dims: int = 20, n_levels: int = 11) -> None:
+    def __init__(self, seed: int = 0, n_dims: int = 20, n_levels: int = 11, shuffle_levels: bool = False) -> None:
         super().__init__(seed)
         self.levels = np.linspace(-32.768, 32.768, n_levels)
+        self.level_values = np.tile(self.levels, (n_dims, 1))  # [n_dims, n_levels]: level j of variable i
+        if shuffle_levels:
+            rng = np.random.default_rng(seed)
+            self.level_values = np.stack([self.levels[rng.permutation(n_levels)] for _ in range(n_dims)])
         self._space = SearchSpace([Categorical(f"x{i:02d}", list(range(n_levels))) for i in range(n_dims)])
 
     @property
@@ -67,4 +76,4 @@ class CategoricalAckley(Task):
 
     def _evaluate(self, points: Sequence[dict[str, Any]]) -> np.ndarray:
         idx = np.array([[p[name] for name in self._space.names] for p in points], dtype=int)
-        return ackley(self.levels[idx])
+        return ackley(np.take_along_axis(self.level_values[None], idx[..., None], axis=2)[..., 0])

@@ -39,3 +39,13 @@ def test_evaluate_validates_points():
         task({**{f"b{i:02d}": False for i in range(50)}, "x0": 3.0, "x1": 0.0, "x2": 0.0})
     with pytest.raises(ValueError, match="unknown task 'ackley54'"):
         build_task("ackley54")
+
+
+def test_shuffled_categorical_ackley_moves_the_optimum_off_the_constant_string():
+    plain, shuffled = build_task("ackley_cat"), build_task("ackley_cat", shuffle_levels=True)
+    constant = {f"x{i:02d}": 5 for i in range(20)}
+    assert plain(constant) == pytest.approx(0.0, abs=1e-12)
+    assert shuffled(constant) > 10.0
+    optimum = {f"x{i:02d}": int(np.argmin(np.abs(shuffled.level_values[i]))) for i in range(20)}
+    assert shuffled(optimum) == pytest.approx(0.0, abs=1e-12)
+    assert len(set(optimum.values())) > 1
