@@ -1,6 +1,7 @@
 """GPModel: fits and predicts on mixed spaces, robust to degenerate data, chunked and batched."""
 
 import gpytorch
+import numpy as np
 import pytest
 import torch
 
@@ -146,3 +147,18 @@ def test_feature_space_posterior_matches_cross_covariance_path(case):
     slow = model.posterior(Xt)
     assert torch.allclose(fast.mean, slow.mean, atol=1e-8)
     assert torch.allclose(fast.variance, slow.variance, atol=1e-8)
+
+
+def test_dim_scaled_hyper_priors_are_used_in_the_fit_and_bad_names_rejected():
+    space = SearchSpace([Real("x", 0, 1), Real("z", 0, 1), Categorical("c", ["a", "b", "c"])])
+    X = space.sample(12, generator=np.random.default_rng(0), dtype=torch.float64)
+    y = (X[:, 0] - 0.3) ** 2 + X[:, 2]
+    with_priors, plain = GPModel(space, hyper_priors="dim_scaled"), GPModel(space)
+    with_priors.fit(X, y)
+    plain.fit(X, y)
+    names = [name for name, *_ in with_priors.gp.named_priors()]
+    assert any("lengthscale_prior" in n for n in names) and any("noise_prior" in n for n in names)
+    assert not list(plain.gp.named_priors())
+    assert float(with_priors.gp.likelihood.noise) > float(plain.gp.likelihood.noise)  # the prior keeps noise up
+    with pytest.raises(ValueError, match="hyper_priors"):
+        GPModel(space, hyper_priors="vague")
