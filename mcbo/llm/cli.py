@@ -226,14 +226,7 @@ def _num(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m mcbo.llm.cli instruct ...``."""
-    parser = argparse.ArgumentParser(prog="python -m mcbo.llm.cli", description=__doc__.split("\n\n")[0])
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return int(args.func(args))
+if __name__ == "__main__":  # the same as `mcbo ...`
+    from mcbo.cli import main
 
-
-if __name__ == "__main__":
     sys.exit(main())

@@ -1,8 +1,9 @@
 """The ``meta-train`` command: train (or resume) a NAP transformer from a YAML config.
 
-``mcbo.cli`` adds it with :func:`add_commands`; ``python -m mcbo.meta.cli`` runs it on its own::
+``mcbo.cli`` adds it with :func:`add_commands`; run it through the ``mcbo`` command (``python -m
+mcbo.meta.cli`` is the same as ``mcbo``)::
 
-    python -m mcbo.meta.cli meta-train configs/meta/hpo_krr_cpu.yaml
+    mcbo meta-train configs/meta/hpo_krr_cpu.yaml
 
 Exit status: 0 when training finished, 2 when the config (or a saved state) is unusable.
 """
@@ -10,10 +11,8 @@ Exit status: 0 when training finished, 2 when the config (or a saved state) is u
 from __future__ import annotations
 
 import argparse
-import logging
 import shutil
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -57,14 +56,7 @@ def meta_train_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m mcbo.meta.cli``."""
-    parser = argparse.ArgumentParser(prog="python -m mcbo.meta.cli", description=__doc__.split("\n\n")[0])
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return int(args.func(args))
+if __name__ == "__main__":  # the same as `mcbo ...`
+    from mcbo.cli import main
 
-
-if __name__ == "__main__":
     sys.exit(main())

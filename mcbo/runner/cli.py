@@ -1,10 +1,10 @@
 """Command-line front end of suites: ``bench`` runs (or resumes) a suite, ``report`` summarises a database.
 
-``mcbo.cli`` adds these commands with :func:`add_commands`; ``python -m mcbo.runner.cli`` runs them
-on their own::
+``mcbo.cli`` adds these commands with :func:`add_commands`; run them through the ``mcbo`` command
+(``python -m mcbo.runner.cli`` is the same as ``mcbo``)::
 
-    python -m mcbo.runner.cli bench configs/quick.yaml --workers 2 --db results/quick.db
-    python -m mcbo.runner.cli report results/quick.db --out results/quick_report
+    mcbo bench configs/quick.yaml --workers 2 --db results/quick.db
+    mcbo report results/quick.db --out results/quick_report
 
 Each command's ``func`` takes the parsed arguments and returns an exit status: 0 when everything
 ran, 1 when some runs failed (the table printed says which), 2 when the suite could not start
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from mcbo.runner.config import ConfigError, load_config
@@ -96,21 +95,7 @@ def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m mcbo.runner.cli``."""
-    parser = argparse.ArgumentParser(prog="python -m mcbo.runner.cli", description=__doc__.split("\n\n")[0])
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_quiet_dask)
-    return int(args.func(args))
+if __name__ == "__main__":  # the same as `mcbo ...`
+    from mcbo.cli import main
 
-
-def _quiet_dask(record: logging.LogRecord) -> bool:
-    """Drop Dask's and tornado's own info messages (cluster start/stop chatter); keep their warnings."""
-    return record.levelno >= logging.WARNING or not record.name.startswith(("distributed", "tornado"))
-
-
-if __name__ == "__main__":
     sys.exit(main())

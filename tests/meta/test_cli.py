@@ -4,8 +4,9 @@ import argparse
 
 import yaml
 
+from mcbo.cli import main
 from mcbo.meta.checkpoint import load_checkpoint
-from mcbo.meta.cli import add_commands, main
+from mcbo.meta.cli import add_commands
 from mcbo.meta.data import unit_cube
 
 
