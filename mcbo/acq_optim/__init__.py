@@ -1,10 +1,14 @@
-"""Acquisition optimisers: maximise an acquisition over a mixed space within a trust region."""
+"""Acquisition optimisers: maximise an acquisition over a mixed space within a trust region.
+
+Each optimiser takes one :class:`AcqContext` (acquisition, space, points to exclude, trust region,
+random generators). Importing this package registers every built-in optimiser in :data:`ACQ_OPTIMIZERS`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mcbo.acq_optim.base import AcqOptimizer
+from mcbo.acq_optim.base import ACQ_OPTIMIZERS, AcqContext, AcqOptimizer, register_acq_optimizer
 from mcbo.acq_optim.genetic import GeneticAlgorithm
 from mcbo.acq_optim.interleaved import InterleavedSearch
 from mcbo.acq_optim.local_search import LocalSearch
@@ -13,31 +17,20 @@ from mcbo.acq_optim.pool import PoolArgMax
 from mcbo.acq_optim.random_search import RandomCandidateSearch
 from mcbo.acq_optim.simulated_annealing import SimulatedAnnealing
 
-#: Recipe name -> optimiser class.
-ACQ_OPTIMIZERS: dict[str, type[AcqOptimizer]] = {
-    "interleaved": InterleavedSearch,
-    "random": RandomCandidateSearch,
-    "local_search": LocalSearch,
-    "sa": SimulatedAnnealing,
-    "ga": GeneticAlgorithm,
-    "mab": MultiArmedBandit,
-    "pool": PoolArgMax,
-}
-
 
 def build_acq_optimizer(spec: dict[str, Any]) -> AcqOptimizer:
-    """Instantiate the optimiser named by ``spec["type"]`` with the remaining settings."""
-    spec = dict(spec)
-    kind = spec.pop("type", None)
-    if kind not in ACQ_OPTIMIZERS:
-        raise ValueError(f"unknown acq_optimizer type {kind!r}; allowed: {sorted(ACQ_OPTIMIZERS)}")
-    try:
-        return ACQ_OPTIMIZERS[kind](**spec)
-    except TypeError as err:
-        raise ValueError(f"acq_optimizer {kind!r}: {err}") from None
+    """Instantiate the optimiser named by ``spec["type"]`` with the remaining settings.
+
+    Raises:
+        ValueError: naming an unknown type or setting and listing the allowed ones.
+    """
+    settings = dict(spec)
+    kind = settings.pop("type", None)
+    return ACQ_OPTIMIZERS.build(kind, settings)
 
 
 __all__ = [
-    "ACQ_OPTIMIZERS", "AcqOptimizer", "GeneticAlgorithm", "InterleavedSearch", "LocalSearch", "MultiArmedBandit",
-    "RandomCandidateSearch", "SimulatedAnnealing", "build_acq_optimizer",
+    "ACQ_OPTIMIZERS", "AcqContext", "AcqOptimizer", "GeneticAlgorithm", "InterleavedSearch", "LocalSearch",
+    "MultiArmedBandit", "PoolArgMax", "RandomCandidateSearch", "SimulatedAnnealing", "build_acq_optimizer",
+    "register_acq_optimizer",
 ]

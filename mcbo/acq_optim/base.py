@@ -1,27 +1,104 @@
-"""The acquisition-optimiser contract and the helpers every optimiser shares.
+"""The acquisition-optimiser contract, the context of one call, and the helpers every optimiser shares.
 
 An optimiser maximises an acquisition function over the search space, inside an optional trust
 region and under the space's input constraints, and returns one new point that is neither
-observed nor pending.
+observed nor pending. Everything one call needs travels in an :class:`AcqContext`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from mcbo.acquisition import AcquisitionFunction
+from mcbo.registry import Registry
 from mcbo.space import SearchSpace
-from mcbo.trust_region import CasmopolitanTrustRegion
+from mcbo.trust_region import TrustRegion
 
 #: Rows scored per acquisition call when scoring large pools without gradients.
 SCORE_CHUNK = 8192
 
 
+@dataclass
+class AcqContext:
+    """One acquisition-optimisation call: what to maximise, where, and what to avoid.
+
+    Args:
+        acq: the acquisition to maximise.
+        space: the search space.
+        X_exclude: ``[k, d]`` observed and pending points, never to be returned when avoidable; its dtype
+            and device are those of the search.
+        trust_region: region to stay inside (``None``, or a region without a centre: the whole space).
+        generator: torch random generator of the search.
+        np_rng: numpy random generator (space sampling); a fresh ``default_rng(0)`` when not given.
+    """
+
+    acq: AcquisitionFunction
+    space: SearchSpace
+    X_exclude: torch.Tensor
+    trust_region: TrustRegion | None = None
+    generator: torch.Generator | None = None
+    np_rng: np.random.Generator | None = None
+
+    def __post_init__(self) -> None:
+        if self.np_rng is None:
+            self.np_rng = np.random.default_rng(0)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.X_exclude.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.X_exclude.device
+
+    @property
+    def region(self) -> TrustRegion | None:
+        """The trust region when it restricts the search (it has a centre), else ``None``."""
+        tr = self.trust_region
+        return tr if tr is not None and tr.centre is not None else None
+
+    def score(self, X: torch.Tensor) -> torch.Tensor:
+        """Acquisition values ``[n]`` of ``X`` ``[n, d]``, without gradients (see :func:`score`)."""
+        return score(self.acq, X)
+
+    def allowed(self, X: torch.Tensor) -> torch.Tensor:
+        """Mask ``[n]``: rows of ``X`` inside the trust region and satisfying the input constraints."""
+        return allowed(self.space, X, self.trust_region)
+
+    def random_points(self, n: int) -> torch.Tensor:
+        """Up to ``n`` random allowed points ``[<=n, d]`` (see :func:`candidate_pool`)."""
+        return candidate_pool(self.space, n, self.trust_region, self.np_rng, self.generator, self.dtype, self.device)
+
+    def best_new(self, X: torch.Tensor, values: torch.Tensor) -> torch.Tensor | None:
+        """The highest-scoring row ``[1, d]`` of ``X`` that is not excluded (``None`` if none)."""
+        return best_new(X, values, self.X_exclude)[0]
+
+    def fallback(self) -> torch.Tensor:
+        """A random feasible point ``[1, d]`` not excluded, for when a search finds nothing new."""
+        return fallback_point(self.space, self.X_exclude, self.np_rng, self.dtype, self.device)
+
+    def numeric_box(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bounds ``[d_numeric]`` of the numeric columns, on ``like``'s dtype and device: the trust-region
+        box, or the unit cube."""
+        region = self.region
+        if region is not None and len(self.space.numeric_columns):
+            lo, hi = region.bounds()
+            return lo.to(like), hi.to(like)
+        n = len(self.space.numeric_columns)
+        return torch.zeros(n, dtype=like.dtype, device=like.device), torch.ones(n, dtype=like.dtype, device=like.device)
+
+
 class AcqOptimizer(ABC):
-    """Maximises an acquisition function over a (trust-region restricted) mixed space."""
+    """Maximises an acquisition function over a (trust-region restricted) mixed space.
+
+    Subclasses implement :meth:`_optimize`. Optimisers that learn across calls override the hooks
+    :meth:`observe`, :meth:`state_dict` and :meth:`load_state_dict` (by default they do nothing).
+    """
 
     #: Whether the optimiser needs a deterministic acquisition (e.g. it takes gradient steps).
     needs_deterministic_acquisition = False
@@ -36,35 +113,34 @@ class AcqOptimizer(ABC):
                 f"{type(acq).__name__} draws a new sample per call: use acq_optimizer 'random'"
             )
 
-    def optimize(
-        self,
-        acq: AcquisitionFunction,
-        space: SearchSpace,
-        X_exclude: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None = None,
-        generator: torch.Generator | None = None,
-        np_rng: np.random.Generator | None = None,
-    ) -> torch.Tensor:
-        """Best new point ``[1, d]`` found; never a row of ``X_exclude`` ``[k, d]`` when avoidable.
+    def optimize(self, ctx: AcqContext) -> torch.Tensor:
+        """Best new point ``[1, d]`` found; never a row of ``ctx.X_exclude`` when avoidable.
 
-        Checks the acquisition against :attr:`needs_deterministic_acquisition`, defaults ``np_rng`` to a
-        generator seeded 0, and runs the optimiser's :meth:`_optimize`.
+        Checks the acquisition against :attr:`needs_deterministic_acquisition`, then runs :meth:`_optimize`.
         """
-        self.check_acquisition(acq)
-        np_rng = np_rng if np_rng is not None else np.random.default_rng(0)
-        return self._optimize(acq, space, X_exclude, trust_region, generator, np_rng)
+        self.check_acquisition(ctx.acq)
+        return self._optimize(ctx)
 
     @abstractmethod
-    def _optimize(
-        self,
-        acq: AcquisitionFunction,
-        space: SearchSpace,
-        X_exclude: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None,
-        generator: torch.Generator | None,
-        np_rng: np.random.Generator,
-    ) -> torch.Tensor:
-        """The search itself (the acquisition already checked, ``np_rng`` set); same contract as :meth:`optimize`."""
+    def _optimize(self, ctx: AcqContext) -> torch.Tensor:
+        """The search itself (the acquisition already checked); same contract as :meth:`optimize`."""
+
+    # --------------------------------------------------------------- hooks
+    def observe(self, space: SearchSpace, X: torch.Tensor, y: torch.Tensor) -> None:
+        """Learn from observations ``X`` ``[m, d]`` with values ``y`` ``[m]`` (minimised); default: nothing."""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What the optimiser learnt, as plain JSON data (saved with the solver); ``None``: nothing."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (the default has nothing to restore)."""
+
+
+#: Recipe name -> optimiser class (constructed as ``cls(**settings)``).
+ACQ_OPTIMIZERS: Registry[type[AcqOptimizer]] = Registry("acq_optimizer")
+#: Class decorator registering an optimiser under a recipe name: ``@register_acq_optimizer("interleaved")``.
+register_acq_optimizer = ACQ_OPTIMIZERS.register
 
 
 def score(acq: AcquisitionFunction, X: torch.Tensor) -> torch.Tensor:
@@ -91,7 +167,7 @@ def is_new(X: torch.Tensor, X_exclude: torch.Tensor) -> torch.Tensor:
 def candidate_pool(
     space: SearchSpace,
     n: int,
-    trust_region: CasmopolitanTrustRegion | None,
+    trust_region: TrustRegion | None,
     np_rng: np.random.Generator,
     generator: torch.Generator | None,
     dtype: torch.dtype,
@@ -106,7 +182,7 @@ def candidate_pool(
     return space.sample(n, generator=np_rng, dtype=dtype).to(device)
 
 
-def allowed(space: SearchSpace, X: torch.Tensor, trust_region: CasmopolitanTrustRegion | None) -> torch.Tensor:
+def allowed(space: SearchSpace, X: torch.Tensor, trust_region: TrustRegion | None) -> torch.Tensor:
     """Mask ``[n]``: rows inside the trust region and satisfying the input constraints."""
     mask = torch.ones(X.shape[0], dtype=torch.bool, device=X.device)
     if trust_region is not None and trust_region.centre is not None:
@@ -141,3 +217,9 @@ def best_new(
         return None, -float("inf")
     i = int(torch.argmax(torch.where(mask, values, torch.full_like(values, -float("inf")))))
     return X[i:i + 1], float(values[i])
+
+
+__all__ = [
+    "ACQ_OPTIMIZERS", "AcqContext", "AcqOptimizer", "SCORE_CHUNK", "allowed", "best_new", "candidate_pool",
+    "fallback_point", "is_new", "register_acq_optimizer", "score",
+]

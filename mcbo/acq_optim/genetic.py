@@ -21,9 +21,7 @@ import numpy as np
 import torch
 from pymoo.algorithms.soo.nonconvex.ga import GA
 
-from mcbo.acq_optim.base import AcqOptimizer, allowed, best_new, candidate_pool, fallback_point, score
-from mcbo.acq_optim.local_search import box, start_points
-from mcbo.acq_optim.moves import permutation_groups, project_hamming, random_permutation_move
+from mcbo.acq_optim.base import AcqContext, AcqOptimizer, candidate_pool, register_acq_optimizer
 from mcbo.acq_optim.pymoo_ops import (
     EncodedProblem,
     SpaceCrossover,
@@ -32,13 +30,13 @@ from mcbo.acq_optim.pymoo_ops import (
     column_masks,
     torch_generator,
 )
-from mcbo.acquisition import AcquisitionFunction
-from mcbo.space import SearchSpace
-from mcbo.trust_region import CasmopolitanTrustRegion
+from mcbo.acq_optim.steps import start_points
+from mcbo.space.moves import random_permutation_move
 
 METHODS = ("auto", "categorical", "pymoo")
 
 
+@register_acq_optimizer("ga")
 class GeneticAlgorithm(AcqOptimizer):
     """GA over the (trust-region restricted) space; see the module docstring.
 
@@ -77,50 +75,33 @@ class GeneticAlgorithm(AcqOptimizer):
         self.pop_size, self.n_generations, self.n_raw = pop_size, n_generations, n_raw
         self.method, self.tournament_size, self.mutation_prob = method, tournament_size, mutation_prob
 
-    def _optimize(
-        self,
-        acq: AcquisitionFunction,
-        space: SearchSpace,
-        X_exclude: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None,
-        generator: torch.Generator | None,
-        np_rng: np.random.Generator,
-    ) -> torch.Tensor:
+    def _optimize(self, ctx: AcqContext) -> torch.Tensor:
         method = self.method
         if method == "auto":
-            method = "categorical" if space.is_nominal_only else "pymoo"
-        if method == "categorical" and not space.is_nominal_only:
+            method = "categorical" if ctx.space.is_nominal_only else "pymoo"
+        if method == "categorical" and not ctx.space.is_nominal_only:
             raise ValueError("genetic algorithm: method 'categorical' needs a space without numeric columns; "
                              "use method 'pymoo' or 'auto'")
-        dtype, device = X_exclude.dtype, X_exclude.device
-        X, values, pool, pool_values = start_points(
-            acq, space, X_exclude, trust_region, self.n_raw, self.pop_size, np_rng, generator
-        )
+        X, values, pool, pool_values = start_points(ctx, self.n_raw, self.pop_size)
         if X is None:
-            return fallback_point(space, X_exclude, np_rng, dtype, device)
+            return ctx.fallback()
         if method == "categorical":
-            visited, visited_values = self._categorical(acq, space, X, values, trust_region, generator)
+            visited, visited_values = self._categorical(ctx, X, values)
         else:
-            visited, visited_values = self._pymoo(acq, space, X, trust_region, np_rng)
-        x, _ = best_new(torch.cat([pool, X, *visited]), torch.cat([pool_values, values, *visited_values]), X_exclude)
-        return x if x is not None else fallback_point(space, X_exclude, np_rng, dtype, device)
+            visited, visited_values = self._pymoo(ctx, X)
+        x = ctx.best_new(torch.cat([pool, X, *visited]), torch.cat([pool_values, values, *visited_values]))
+        return x if x is not None else ctx.fallback()
 
     # ---------------------------------------------------------- categorical
     def _categorical(
-        self,
-        acq: AcquisitionFunction,
-        space: SearchSpace,
-        P: torch.Tensor,
-        values: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None,
-        generator: torch.Generator | None,
+        self, ctx: AcqContext, P: torch.Tensor, values: torch.Tensor
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Generational GA on nominal columns; returns every scored offspring batch with its scores."""
-        device = P.device
+        space, generator, device = ctx.space, ctx.generator, P.device
         _, plain_np, _ = column_masks(space)
         plain = torch.from_numpy(plain_np).to(device)
         card = space.cardinalities.to(P)
-        n_plain = int(plain.sum()) + len(permutation_groups(space))
+        n_plain = int(plain.sum()) + len(space.permutation_groups)
         p_mut = self.mutation_prob if self.mutation_prob is not None else 1.0 / max(n_plain, 1)
         visited, visited_values = [], []
         for _ in range(self.n_generations):
@@ -129,57 +110,45 @@ class GeneticAlgorithm(AcqOptimizer):
             B = P[_tournament(values, n, self.tournament_size, generator)]
             take_b = (torch.rand(n, space.d, generator=generator) < 0.5).to(device) & plain
             child = torch.where(take_b, B, A)
-            for start, stop in permutation_groups(space):
+            for start, stop in space.permutation_groups:
                 whole = (torch.rand(n, generator=generator) < 0.5).to(device)
                 child[whole, start:stop] = B[whole, start:stop]
             hit = (torch.rand(n, space.d, generator=generator) < p_mut).to(device) & plain & (card > 1)
             offset = torch.floor(torch.rand(n, space.d, generator=generator).to(P) * (card - 1).clamp(min=1)) + 1
             child = torch.where(hit, torch.remainder(child + offset, card.clamp(min=1)), child)
-            for start, stop in permutation_groups(space):
+            for start, stop in space.permutation_groups:
                 rows = (torch.rand(n, generator=generator) < p_mut * (stop - start)).nonzero().squeeze(-1).to(device)
                 if len(rows):
                     child[rows] = random_permutation_move(space, child[rows], generator, groups=[(start, stop)])
-            child = self._repair(space, child, A, trust_region, generator)
-            child_values = score(acq, child)
+            child = self._repair(ctx, child, A)
+            child_values = ctx.score(child)
             visited.append(child)
             visited_values.append(child_values)
             P, values = _survivors(torch.cat([P, child]), torch.cat([values, child_values]), self.pop_size)
         return visited, visited_values
 
     @staticmethod
-    def _repair(
-        space: SearchSpace,
-        child: torch.Tensor,
-        parent: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None,
-        generator: torch.Generator | None,
-    ) -> torch.Tensor:
-        """Project children into the Hamming ball; children still not allowed revert to a parent."""
-        if trust_region is not None and trust_region.centre is not None and trust_region.has_nominal:
-            child = project_hamming(space, child, trust_region.centre.to(child), trust_region.radius, generator)
-        bad = ~allowed(space, child, trust_region)
+    def _repair(ctx: AcqContext, child: torch.Tensor, parent: torch.Tensor) -> torch.Tensor:
+        """Project children into the trust region; children still not allowed revert to a parent."""
+        if ctx.region is not None:
+            child = ctx.region.project(child, ctx.generator)
+        bad = ~ctx.allowed(child)
         if bad.any():
             child[bad] = parent[bad]
         return child
 
     # ---------------------------------------------------------------- pymoo
-    def _pymoo(
-        self,
-        acq: AcquisitionFunction,
-        space: SearchSpace,
-        X0: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None,
-        np_rng: np.random.Generator,
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def _pymoo(self, ctx: AcqContext, X0: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """pymoo GA minimising ``-acq``; returns every allowed scored batch with its scores."""
+        space, trust_region = ctx.space, ctx.trust_region
         dtype, device = X0.dtype, X0.device
         visited: list[torch.Tensor] = []
         visited_values: list[torch.Tensor] = []
 
         def objective(X_np: np.ndarray) -> np.ndarray:
             X = torch.as_tensor(X_np, dtype=dtype, device=device)
-            values = score(acq, X)
-            ok = allowed(space, X, trust_region)
+            values = ctx.score(X)
+            ok = ctx.allowed(X)
             visited.append(X[ok])
             visited_values.append(values[ok])
             values = torch.where(ok, values, torch.full_like(values, -float("inf")))
@@ -190,7 +159,7 @@ class GeneticAlgorithm(AcqOptimizer):
             return candidate_pool(space, n, trust_region, rng, torch_generator(rs), torch.float64,
                                   torch.device("cpu")).numpy()
 
-        lo, hi = box(space, trust_region, X0)
+        lo, hi = ctx.numeric_box(X0)
         problem = EncodedProblem(space, lo.cpu().numpy(), hi.cpu().numpy(), objective=objective)
         algorithm = GA(
             pop_size=self.pop_size,
@@ -200,7 +169,7 @@ class GeneticAlgorithm(AcqOptimizer):
             repair=SpaceRepair(space, trust_region, sampler),
             eliminate_duplicates=True,
         )
-        algorithm.setup(problem, termination=("n_gen", self.n_generations + 1), seed=int(np_rng.integers(2**31)),
+        algorithm.setup(problem, termination=("n_gen", self.n_generations + 1), seed=int(ctx.np_rng.integers(2**31)),
                         verbose=False)
         while algorithm.has_next():
             algorithm.next()

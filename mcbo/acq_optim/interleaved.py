@@ -10,22 +10,13 @@ integer grids. Rounds stop when no restart moves.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from mcbo.acq_optim.base import (
-    AcqOptimizer,
-    allowed,
-    best_new,
-    candidate_pool,
-    fallback_point,
-    score,
-)
-from mcbo.acquisition import AcquisitionFunction
-from mcbo.space import SearchSpace
-from mcbo.trust_region import CasmopolitanTrustRegion
+from mcbo.acq_optim.base import AcqContext, AcqOptimizer, register_acq_optimizer
+from mcbo.acq_optim.steps import move_to_best_neighbours, numeric_ascent
 
 
+@register_acq_optimizer("interleaved")
 class InterleavedSearch(AcqOptimizer):
     """Multi-start interleaved local search over mixed spaces.
 
@@ -56,37 +47,29 @@ class InterleavedSearch(AcqOptimizer):
         self.n_restarts, self.n_raw, self.n_rounds = int(n_restarts), int(n_raw), int(n_rounds)
         self.n_grad_steps, self.lr = int(n_grad_steps), float(lr)
 
-    def _optimize(
-        self,
-        acq: AcquisitionFunction,
-        space: SearchSpace,
-        X_exclude: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None,
-        generator: torch.Generator | None,
-        np_rng: np.random.Generator,
-    ) -> torch.Tensor:
-        dtype, device = X_exclude.dtype, X_exclude.device
-        raw = candidate_pool(space, self.n_raw, trust_region, np_rng, generator, dtype, device)
-        if trust_region is not None and trust_region.centre is not None:
-            centre = trust_region.centre.to(device=device, dtype=dtype).unsqueeze(0)
-            raw = torch.cat([raw, centre]) if allowed(space, centre, trust_region).all() else raw
+    def _optimize(self, ctx: AcqContext) -> torch.Tensor:
+        space, device = ctx.space, ctx.device
+        raw = ctx.random_points(self.n_raw)
+        if ctx.region is not None:
+            centre = ctx.region.centre.to(device=device, dtype=ctx.dtype).unsqueeze(0)
+            raw = torch.cat([raw, centre]) if ctx.allowed(centre).all() else raw
         if len(raw) == 0:
-            return fallback_point(space, X_exclude, np_rng, dtype, device)
-        raw_values = score(acq, raw)
+            return ctx.fallback()
+        raw_values = ctx.score(raw)
         order = torch.argsort(raw_values, descending=True)[: self.n_restarts]
         X, values = raw[order].clone(), raw_values[order].clone()
         visited, visited_values = [raw], [raw_values]
         for _ in range(self.n_rounds):
             moved = torch.zeros(len(X), dtype=torch.bool, device=device)
-            if len(space.nominal_columns) or space._integer_mask.any() or space._ordinal_mask.any():
-                X, values, moved_nom, nbrs, nbr_values = self._neighbour_step(acq, space, X, values, trust_region)
+            if len(space.nominal_columns) or len(space.grid_columns):
+                X, values, moved_nom, nbrs, nbr_values = self._neighbour_step(ctx, X, values)
                 moved |= moved_nom
                 visited.append(nbrs)
                 visited_values.append(nbr_values)
             if len(space.numeric_columns) and self.n_grad_steps:
-                X_new = self._gradient_step(acq, space, X, trust_region)
-                ok = allowed(space, X_new, trust_region)
-                new_values = score(acq, X_new)
+                X_new = numeric_ascent(ctx, X, self.n_grad_steps, self.lr, *ctx.numeric_box(X))
+                ok = ctx.allowed(X_new)
+                new_values = ctx.score(X_new)
                 better = ok & (new_values > values + 1e-12)
                 X[better], values[better] = X_new[better], new_values[better]
                 moved |= better
@@ -94,67 +77,23 @@ class InterleavedSearch(AcqOptimizer):
                 visited_values.append(new_values[ok])
             if not moved.any():
                 break
-        pool = torch.cat([X, *visited])
-        pool_values = torch.cat([values, *visited_values])
-        x, _ = best_new(pool, pool_values, X_exclude)
-        if x is None:
-            return fallback_point(space, X_exclude, np_rng, dtype, device)
-        return x
+        x = ctx.best_new(torch.cat([X, *visited]), torch.cat([values, *visited_values]))
+        return x if x is not None else ctx.fallback()
 
+    @staticmethod
     def _neighbour_step(
-        self,
-        acq: AcquisitionFunction,
-        space: SearchSpace,
-        X: torch.Tensor,
-        values: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None,
+        ctx: AcqContext, X: torch.Tensor, values: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Move each restart to its best allowed neighbour if that improves; returns the new
+        """Move each restart to its best allowed single-move neighbour if that improves; returns the new
         restarts, their values, which moved, and all scored neighbours with their values."""
-        nbrs, owner = space.batch_neighbours(X)
-        keep = allowed(space, nbrs, trust_region)
+        nbrs, owner = ctx.space.batch_neighbours(X)
+        keep = ctx.allowed(nbrs)
         nbrs, owner = nbrs[keep], owner[keep]
         if len(nbrs) == 0:
             return X, values, torch.zeros(len(X), dtype=torch.bool, device=X.device), nbrs, nbrs.new_empty(0)
-        nbr_values = score(acq, nbrs)
-        best = torch.full((len(X),), -float("inf"), dtype=nbr_values.dtype, device=X.device)
-        best = best.scatter_reduce(0, owner, nbr_values, reduce="amax")
-        moved = best > values + 1e-12
-        for i in moved.nonzero().squeeze(-1).tolist():
-            X[i] = nbrs[(owner == i) & (nbr_values == best[i])][0]
-        values = torch.where(moved, best, values)
+        nbr_values = ctx.score(nbrs)
+        X, values, moved = move_to_best_neighbours(X, values, nbrs, owner, nbr_values)
         return X, values, moved, nbrs, nbr_values
-
-    def _gradient_step(
-        self,
-        acq: AcquisitionFunction,
-        space: SearchSpace,
-        X: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None,
-    ) -> torch.Tensor:
-        """``n_grad_steps`` of Adam on the numeric columns of all restarts ``[r, d]`` at once."""
-        cols = space.numeric_columns.to(X.device)
-        if trust_region is not None and trust_region.centre is not None:
-            lo, hi = (b.to(X) for b in trust_region.bounds())
-        else:
-            lo, hi = torch.zeros(len(cols), dtype=X.dtype, device=X.device), torch.ones(
-                len(cols), dtype=X.dtype, device=X.device
-            )
-        z = X[:, cols].clone().requires_grad_(True)
-        optimiser = torch.optim.Adam([z], lr=self.lr)
-        with torch.enable_grad():
-            for _ in range(self.n_grad_steps):
-                optimiser.zero_grad()
-                full = X.clone()
-                full[:, cols] = z
-                loss = -acq(full).sum()
-                loss.backward()
-                optimiser.step()
-                with torch.no_grad():
-                    z.copy_(torch.maximum(torch.minimum(z, hi), lo))
-        out = X.clone()
-        out[:, cols] = z.detach()
-        return space.snap(out)
 
 
 __all__ = ["InterleavedSearch"]

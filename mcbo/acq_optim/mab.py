@@ -19,17 +19,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 
-from mcbo.acq_optim.base import AcqOptimizer, allowed, fallback_point, is_new, score
-from mcbo.acq_optim.local_search import box
-from mcbo.acq_optim.moves import permutation_groups, project_hamming
-from mcbo.acquisition import AcquisitionFunction
+from mcbo.acq_optim.base import AcqContext, AcqOptimizer, is_new, register_acq_optimizer
+from mcbo.acq_optim.steps import numeric_ascent
 from mcbo.space import SearchSpace
-from mcbo.trust_region import CasmopolitanTrustRegion
 
 
+@register_acq_optimizer("mab")
 class MultiArmedBandit(AcqOptimizer):
     """EXP3 over each nominal column's categories + gradient steps on the numeric columns.
 
@@ -74,7 +71,7 @@ class MultiArmedBandit(AcqOptimizer):
 
     # ------------------------------------------------------------- bandits
     def _ensure(self, space: SearchSpace) -> None:
-        if permutation_groups(space):
+        if space.permutation_groups:
             raise ValueError("multi-armed bandit (CoCaBO) draws each nominal column independently and does not "
                              "support permutation parameters; use acq_optimizer 'local_search' or 'sa'")
         cards = space.cardinalities[space.nominal_columns].tolist()
@@ -134,96 +131,52 @@ class MultiArmedBandit(AcqOptimizer):
         self.n_observed = int(state["n_observed"])
 
     # ------------------------------------------------------------ optimise
-    def _optimize(
-        self,
-        acq: AcquisitionFunction,
-        space: SearchSpace,
-        X_exclude: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None,
-        generator: torch.Generator | None,
-        np_rng: np.random.Generator,
-    ) -> torch.Tensor:
-        self._ensure(space)
-        dtype, device = X_exclude.dtype, X_exclude.device
-        probs = self.probabilities(space)
-        nominal = space.nominal_columns.to(device)
+    def _optimize(self, ctx: AcqContext) -> torch.Tensor:
+        self._ensure(ctx.space)
+        probs = self.probabilities(ctx.space)
+        nominal = ctx.space.nominal_columns.to(ctx.device)
         for _ in range(self.max_draws):
-            draws = [torch.multinomial(p, 1, generator=generator)[0] for p in probs]
-            h = (torch.stack(draws) if draws else torch.empty(0)).to(device=device, dtype=dtype)
-            x = self._numeric_part(acq, space, h, nominal, trust_region, generator, dtype, device)
-            if x is not None and is_new(x, X_exclude).all():
+            draws = [torch.multinomial(p, 1, generator=ctx.generator)[0] for p in probs]
+            h = (torch.stack(draws) if draws else torch.empty(0)).to(device=ctx.device, dtype=ctx.dtype)
+            x = self._numeric_part(ctx, h, nominal)
+            if x is not None and is_new(x, ctx.X_exclude).all():
                 return x
-        return fallback_point(space, X_exclude, np_rng, dtype, device)
+        return ctx.fallback()
 
-    def _numeric_part(
-        self,
-        acq: AcquisitionFunction,
-        space: SearchSpace,
-        h: torch.Tensor,
-        nominal: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None,
-        generator: torch.Generator | None,
-        dtype: torch.dtype,
-        device: torch.device,
-    ) -> torch.Tensor | None:
+    def _numeric_part(self, ctx: AcqContext, h: torch.Tensor, nominal: torch.Tensor) -> torch.Tensor | None:
         """Best allowed point ``[1, d]`` with nominal part ``h`` ``[d_nominal]``, or ``None``."""
-        has_centre = trust_region is not None and trust_region.centre is not None
-        base = trust_region.centre.to(device=device, dtype=dtype).clone() if has_centre else \
+        space, dtype, device, region = ctx.space, ctx.dtype, ctx.device, ctx.region
+        base = region.centre.to(device=device, dtype=dtype).clone() if region is not None else \
             torch.zeros(space.d, dtype=dtype, device=device)
         base[nominal] = h
         base = base.unsqueeze(0)
-        if has_centre and trust_region.has_nominal:
-            base = project_hamming(space, base, trust_region.centre.to(base), trust_region.radius, generator)
+        if region is not None:
+            base = region.project(base, ctx.generator)
         cols = space.numeric_columns.to(device)
         if len(cols) == 0:
-            return base if allowed(space, base, trust_region).all() else None
-        lo, hi = box(space, trust_region, base)
+            return base if ctx.allowed(base).all() else None
+        lo, hi = ctx.numeric_box(base)
         X = base.repeat(self.n_raw, 1)
-        U = torch.rand(self.n_raw, len(cols), generator=generator, dtype=dtype).to(device)
+        U = torch.rand(self.n_raw, len(cols), generator=ctx.generator, dtype=dtype).to(device)
         X[:, cols] = lo + U * (hi - lo)
         X = space.snap(X)
-        ok = allowed(space, X, trust_region)
+        ok = ctx.allowed(X)
         if not ok.any():
             return None
         X = X[ok]
-        values = score(acq, X)
+        values = ctx.score(X)
         order = torch.argsort(values, descending=True)[: self.n_restarts]
         X, values = X[order], values[order]
         if self.n_grad_steps:
-            refined = self._gradient_steps(acq, space, X, cols, lo, hi)
-            keep = allowed(space, refined, trust_region)
+            refined = numeric_ascent(ctx, X, self.n_grad_steps, self.lr, lo, hi)
+            keep = ctx.allowed(refined)
             if keep.any():
-                new_values = score(acq, refined)
+                new_values = ctx.score(refined)
                 better = keep & (new_values > values)
                 X = torch.where(better.unsqueeze(-1), refined, X)
                 values = torch.where(better, new_values, values)
         i = int(torch.argmax(values))
         return X[i:i + 1]
-
-    def _gradient_steps(
-        self,
-        acq: AcquisitionFunction,
-        space: SearchSpace,
-        X: torch.Tensor,
-        cols: torch.Tensor,
-        lo: torch.Tensor,
-        hi: torch.Tensor,
-    ) -> torch.Tensor:
-        """Adam ascent of the acquisition on numeric columns of ``X`` ``[r, d]``, projected into ``[lo, hi]``."""
-        z = X[:, cols].clone().requires_grad_(True)
-        optimiser = torch.optim.Adam([z], lr=self.lr)
-        with torch.enable_grad():
-            for _ in range(self.n_grad_steps):
-                optimiser.zero_grad()
-                full = X.clone()
-                full[:, cols] = z
-                (-acq(full).sum()).backward()
-                optimiser.step()
-                with torch.no_grad():
-                    z.copy_(torch.maximum(torch.minimum(z, hi), lo))
-        out = X.clone()
-        out[:, cols] = z.detach()
-        return space.snap(out)
 
 
 __all__ = ["MultiArmedBandit"]

@@ -29,9 +29,9 @@ from pymoo.operators.crossover.sbx import cross_sbx
 from pymoo.operators.mutation.pm import mut_pm
 
 from mcbo.acq_optim.base import allowed
-from mcbo.acq_optim.moves import permutation_groups, project_hamming, random_permutation_move
 from mcbo.space import SearchSpace
-from mcbo.trust_region import CasmopolitanTrustRegion
+from mcbo.space.moves import random_permutation_move
+from mcbo.trust_region import TrustRegion
 
 #: ``sampler(n, random_state)`` -> ``[<=n, d]`` encoded allowed points.
 Sampler = Callable[[int, np.random.Generator], np.ndarray]
@@ -47,7 +47,7 @@ def column_masks(space: SearchSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray
     numeric = np.zeros(space.d, dtype=bool)
     numeric[space.numeric_columns.numpy()] = True
     perm = np.zeros(space.d, dtype=bool)
-    for start, stop in permutation_groups(space):
+    for start, stop in space.permutation_groups:
         perm[start:stop] = True
     return numeric, ~numeric & ~perm, perm
 
@@ -122,7 +122,7 @@ class SpaceCrossover(Crossover):
         if self.plain.any():
             swap = (random_state.random((n_matings, n_var)) < 0.5) & self.plain
             Q[0][swap], Q[1][swap] = X[1][swap], X[0][swap]
-        for start, stop in permutation_groups(self.space):
+        for start, stop in self.space.permutation_groups:
             swap = random_state.random(n_matings) < 0.5
             Q[0, swap, start:stop], Q[1, swap, start:stop] = X[1, swap, start:stop], X[0, swap, start:stop]
         return Q
@@ -139,7 +139,7 @@ class SpaceMutation(Mutation):
         super().__init__(prob=1.0)
         self.space, self.eta, self.prob_perm = space, float(eta), float(prob_perm)
         self.numeric, self.plain, self.perm = column_masks(space)
-        n_cols = int(self.numeric.sum() + self.plain.sum()) + len(permutation_groups(space))
+        n_cols = int(self.numeric.sum() + self.plain.sum()) + len(space.permutation_groups)
         self.col_prob = float(prob_var) if prob_var is not None else 1.0 / max(n_cols, 1)
 
     def _do(self, problem, X, *args, random_state=None, **kwargs):
@@ -156,10 +156,10 @@ class SpaceMutation(Mutation):
             hit = (random_state.random(X.shape) < self.col_prob) & self.plain & (card > 1)
             offset = np.floor(random_state.random(X.shape) * np.maximum(card - 1, 1)) + 1
             X[hit] = np.remainder(X + offset, np.maximum(card, 1))[hit]
-        if permutation_groups(self.space):
+        if self.space.permutation_groups:
             gen = torch_generator(random_state)
             T = torch.from_numpy(X)
-            for start, stop in permutation_groups(self.space):
+            for start, stop in self.space.permutation_groups:
                 rows = torch.from_numpy(np.flatnonzero(random_state.random(n) < self.prob_perm))
                 if len(rows):
                     T[rows] = random_permutation_move(self.space, T[rows], gen, groups=[(start, stop)])
@@ -176,7 +176,7 @@ class SpaceRepair(Repair):
         sampler: source of allowed replacement points.
     """
 
-    def __init__(self, space: SearchSpace, trust_region: CasmopolitanTrustRegion | None, sampler: Sampler) -> None:
+    def __init__(self, space: SearchSpace, trust_region: TrustRegion | None, sampler: Sampler) -> None:
         super().__init__()
         self.space, self.trust_region, self.sampler = space, trust_region, sampler
 
@@ -185,9 +185,9 @@ class SpaceRepair(Repair):
         T = self.space.snap(torch.as_tensor(np.asarray(X, dtype=float)).reshape(-1, self.space.d))
         tr = self.trust_region
         if tr is not None and tr.centre is not None:
-            T = self.space.snap(tr.project(T))  # a grid value rounded out of the box is replaced below
-            if tr.has_nominal:
-                T = project_hamming(self.space, T, tr.centre.to(T), tr.radius, torch_generator(rs))
+            # A projection draws random numbers only to pick nominal columns: rs is left alone without them.
+            generator = torch_generator(rs) if len(self.space.nominal_columns) else None
+            T = self.space.snap(tr.project(T, generator))  # a grid value rounded out of the box is replaced below
         bad = ~allowed(self.space, T, tr)
         if bad.any():
             fresh = torch.as_tensor(np.asarray(self.sampler(int(bad.sum()), rs), dtype=float)).reshape(-1, self.space.d)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from mcbo.acq_optim.base import AcqOptimizer, best_new, candidate_pool, fallback_point, score
-from mcbo.acquisition import AcquisitionFunction
-from mcbo.space import SearchSpace
-from mcbo.trust_region import CasmopolitanTrustRegion
+from mcbo.acq_optim.base import AcqContext, AcqOptimizer, register_acq_optimizer
 
 
+@register_acq_optimizer("random")
 class RandomCandidateSearch(AcqOptimizer):
     """Arg-max of the acquisition over ``n_candidates`` random feasible points, scored in one batch.
 
@@ -22,19 +19,13 @@ class RandomCandidateSearch(AcqOptimizer):
             raise ValueError(f"n_candidates must be >= 1, got {n_candidates!r}")
         self.n_candidates = int(n_candidates)
 
-    def _optimize(
-        self,
-        acq: AcquisitionFunction,
-        space: SearchSpace,
-        X_exclude: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None,
-        generator: torch.Generator | None,
-        np_rng: np.random.Generator,
-    ) -> torch.Tensor:
-        X = candidate_pool(space, self.n_candidates, trust_region, np_rng, generator, X_exclude.dtype,
-                           X_exclude.device)
+    def _optimize(self, ctx: AcqContext) -> torch.Tensor:
+        X = ctx.random_points(self.n_candidates)
         if len(X):
-            x, _ = best_new(X, score(acq, X), X_exclude)
+            x = ctx.best_new(X, ctx.score(X))
             if x is not None:
                 return x
-        return fallback_point(space, X_exclude, np_rng, X_exclude.dtype, X_exclude.device)
+        return ctx.fallback()
+
+
+__all__ = ["RandomCandidateSearch"]

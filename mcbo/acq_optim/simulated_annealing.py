@@ -2,7 +2,7 @@
 
 BOCS (Baptista & Poloczek, ICML 2018) optimises its acquisition by simulated annealing; here
 ``n_chains`` chains run together, one batched acquisition call per step. Each step proposes one
-random move per chain (:func:`mcbo.acq_optim.moves.random_move`: a new category or a permutation
+random move per chain (:func:`mcbo.space.moves.random_move`: a new category or a permutation
 swap/insert, or a Gaussian move of the numeric columns), rejects proposals outside the trust
 region or the input constraints, and accepts with the Metropolis rule
 ``P = min(1, exp((a_new - a_old) / T))`` (higher acquisition is better). The temperature cools
@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
-from mcbo.acq_optim.base import AcqOptimizer, allowed, best_new, fallback_point, score
-from mcbo.acq_optim.local_search import box, start_points
-from mcbo.acq_optim.moves import random_move
-from mcbo.acquisition import AcquisitionFunction
-from mcbo.space import SearchSpace
-from mcbo.trust_region import CasmopolitanTrustRegion
+from mcbo.acq_optim.base import AcqContext, AcqOptimizer, register_acq_optimizer
+from mcbo.acq_optim.steps import start_points
+from mcbo.space.moves import random_move
 
 
+@register_acq_optimizer("sa")
 class SimulatedAnnealing(AcqOptimizer):
     """Batched simulated annealing over mixed spaces.
 
@@ -67,22 +64,11 @@ class SimulatedAnnealing(AcqOptimizer):
         self.init_temp, self.final_temp_ratio = float(init_temp), float(final_temp_ratio)
         self.numeric_sigma, self.p_insert = float(numeric_sigma), float(p_insert)
 
-    def _optimize(
-        self,
-        acq: AcquisitionFunction,
-        space: SearchSpace,
-        X_exclude: torch.Tensor,
-        trust_region: CasmopolitanTrustRegion | None,
-        generator: torch.Generator | None,
-        np_rng: np.random.Generator,
-    ) -> torch.Tensor:
-        dtype, device = X_exclude.dtype, X_exclude.device
-        X, values, pool, pool_values = start_points(
-            acq, space, X_exclude, trust_region, self.n_raw, self.n_chains, np_rng, generator
-        )
+    def _optimize(self, ctx: AcqContext) -> torch.Tensor:
+        X, values, pool, pool_values = start_points(ctx, self.n_raw, self.n_chains)
         if X is None:
-            return fallback_point(space, X_exclude, np_rng, dtype, device)
-        lo, hi = box(space, trust_region, X)
+            return ctx.fallback()
+        lo, hi = ctx.numeric_box(X)
         finite = pool_values[torch.isfinite(pool_values)]
         spread = float(finite.std()) if len(finite) > 1 else 0.0
         t0 = self.init_temp * (spread if spread > 0 and math.isfinite(spread) else 1.0)
@@ -90,20 +76,20 @@ class SimulatedAnnealing(AcqOptimizer):
         visited, visited_values = [pool, X.clone()], [pool_values, values.clone()]
         for step in range(self.n_steps):
             temp = t0 * rate**step
-            proposal = random_move(space, X, generator, self.numeric_sigma, self.p_insert, lo, hi)
-            ok = allowed(space, proposal, trust_region) & (proposal != X).any(-1)
+            proposal = random_move(ctx.space, X, ctx.generator, self.numeric_sigma, self.p_insert, lo, hi)
+            ok = ctx.allowed(proposal) & (proposal != X).any(-1)
             if not ok.any():
                 continue
             new_values = torch.full_like(values, -float("inf"))
-            new_values[ok] = score(acq, proposal[ok])
+            new_values[ok] = ctx.score(proposal[ok])
             visited.append(proposal[ok])
             visited_values.append(new_values[ok])
-            u = torch.rand(len(X), generator=generator, dtype=values.dtype).to(device)
+            u = torch.rand(len(X), generator=ctx.generator, dtype=values.dtype).to(ctx.device)
             gain = torch.nan_to_num(new_values - values, nan=-float("inf"))
             accept = ok & ((gain >= 0) | (torch.log(u.clamp(min=1e-300)) < gain / temp))
             X[accept], values[accept] = proposal[accept], new_values[accept]
-        x, _ = best_new(torch.cat(visited), torch.cat(visited_values), X_exclude)
-        return x if x is not None else fallback_point(space, X_exclude, np_rng, dtype, device)
+        x = ctx.best_new(torch.cat(visited), torch.cat(visited_values))
+        return x if x is not None else ctx.fallback()
 
 
 __all__ = ["SimulatedAnnealing"]

@@ -1,4 +1,7 @@
-"""Acquisition functions: score ``[..., m, d]`` candidates -> ``[..., m]``, higher is better."""
+"""Acquisition functions: score ``[..., m, d]`` candidates -> ``[..., m]``, higher is better.
+
+Importing this package registers every built-in acquisition in :data:`ACQUISITIONS`.
+"""
 
 from __future__ import annotations
 
@@ -7,46 +10,33 @@ from typing import Any
 import torch
 
 from mcbo.acquisition.analytic import (
-    AcquisitionFunction,
     ExpectedImprovement,
     LogExpectedImprovement,
     LowerConfidenceBound,
     ProbabilityOfImprovement,
     ThompsonSampling,
 )
+from mcbo.acquisition.base import ACQUISITIONS, AcquisitionFunction, register_acquisition
 from mcbo.models.base import Model
-
-#: Recipe name -> acquisition class.
-ACQUISITIONS: dict[str, type[AcquisitionFunction]] = {
-    "ei": LogExpectedImprovement,  # log-EI ranks like EI and keeps gradients where EI underflows
-    "plain_ei": ExpectedImprovement,
-    "log_ei": LogExpectedImprovement,
-    "pi": ProbabilityOfImprovement,
-    "lcb": LowerConfidenceBound,
-    "ts": ThompsonSampling,
-}
 
 
 def build_acquisition(
     spec: dict[str, Any], model: Model, best_f: float, generator: torch.Generator | None = None
 ) -> AcquisitionFunction:
-    """Instantiate the acquisition named by ``spec["type"]`` with the remaining settings."""
-    spec = dict(spec)
-    kind = spec.pop("type", None)
-    if kind not in ACQUISITIONS:
-        raise ValueError(f"unknown acquisition type {kind!r}; allowed: {sorted(ACQUISITIONS)}")
-    cls = ACQUISITIONS[kind]
-    try:
-        if issubclass(cls, (ExpectedImprovement, LogExpectedImprovement, ProbabilityOfImprovement)):
-            return cls(model, best_f=best_f, **spec)
-        if cls is ThompsonSampling:
-            return cls(model, generator=generator, **spec)
-        return cls(model, **spec)
-    except TypeError as err:
-        raise ValueError(f"acquisition {kind!r}: {err}") from None
+    """Instantiate the acquisition named by ``spec["type"]`` with the remaining settings.
+
+    The constructor gets whichever of ``model``, ``best_f`` and ``generator`` it takes.
+
+    Raises:
+        ValueError: naming an unknown type or setting and listing the allowed ones.
+    """
+    settings = dict(spec)
+    kind = settings.pop("type", None)
+    return ACQUISITIONS.build(kind, settings, model=model, best_f=best_f, generator=generator)
 
 
 __all__ = [
     "ACQUISITIONS", "AcquisitionFunction", "ExpectedImprovement", "LogExpectedImprovement",
     "LowerConfidenceBound", "ProbabilityOfImprovement", "ThompsonSampling", "build_acquisition",
+    "register_acquisition",
 ]

@@ -13,32 +13,14 @@ Every acquisition maps candidates ``X`` of shape ``[..., m, d]`` to scores ``[..
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
 
 import torch
 
+from mcbo.acquisition.base import AcquisitionFunction, register_acquisition
 from mcbo.models.base import Model, Posterior
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2 * math.pi)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
-
-
-class AcquisitionFunction(ABC):
-    """Scores a batch of candidates with a fitted model; higher scores are better.
-
-    Args:
-        model: a fitted surrogate.
-    """
-
-    #: ``True`` when two calls on the same input give the same scores (required by gradient optimisers).
-    deterministic: bool = True
-
-    def __init__(self, model: Model) -> None:
-        self.model = model
-
-    @abstractmethod
-    def __call__(self, X: torch.Tensor) -> torch.Tensor:
-        """Scores of candidates ``X`` ``[..., m, d]`` -> ``[..., m]``."""
 
 
 class _ImprovementBased(AcquisitionFunction):
@@ -54,6 +36,7 @@ class _ImprovementBased(AcquisitionFunction):
         return (best - posterior.mean) / std, std
 
 
+@register_acquisition("plain_ei")
 class ExpectedImprovement(_ImprovementBased):
     """``EI(x) = E[max(best_f - f(x), 0)] = std * (phi(z) + z Phi(z))``."""
 
@@ -62,6 +45,8 @@ class ExpectedImprovement(_ImprovementBased):
         return std * torch.exp(_log_h(z))
 
 
+@register_acquisition("ei")  # log-EI ranks like EI and keeps gradients where EI underflows
+@register_acquisition("log_ei")
 class LogExpectedImprovement(_ImprovementBased):
     """``log EI(x)``, accurate where EI underflows (Ament et al., NeurIPS 2023)."""
 
@@ -70,6 +55,7 @@ class LogExpectedImprovement(_ImprovementBased):
         return _log_h(z) + torch.log(std)
 
 
+@register_acquisition("pi")
 class ProbabilityOfImprovement(_ImprovementBased):
     """``log PI(x) = log Phi(z)`` (log space so that tiny probabilities still rank)."""
 
@@ -78,6 +64,7 @@ class ProbabilityOfImprovement(_ImprovementBased):
         return torch.special.log_ndtr(z)
 
 
+@register_acquisition("lcb")
 class LowerConfidenceBound(AcquisitionFunction):
     """``-(mean - sqrt(beta) * std)``: the negated lower confidence bound (GP-UCB for minimisation)."""
 
@@ -92,13 +79,14 @@ class LowerConfidenceBound(AcquisitionFunction):
         return -(posterior.mean - math.sqrt(self.beta) * posterior.std)
 
 
+@register_acquisition("ts")
 class ThompsonSampling(AcquisitionFunction):
     """Negated joint posterior sample over the candidate batch (Thompson, 1933).
 
     For GPs each call draws a fresh joint sample over the given ``[m, d]`` candidates, so it is meant
-    for optimisers that score one finite candidate pool; local optimisers reject it. Models with a
-    ``thompson_function(generator)`` (BOCS) give one sampled function per acquisition instead, which
-    every optimiser can use.
+    for optimisers that score one finite candidate pool; local optimisers reject it. Models whose
+    :meth:`~mcbo.models.base.Model.thompson_function` draws one function (BOCS) give one sampled function per
+    acquisition instead, which every optimiser can use.
     """
 
     deterministic = False
@@ -107,7 +95,7 @@ class ThompsonSampling(AcquisitionFunction):
         super().__init__(model)
         self.generator = generator
         # Parametric models (BOCS) draw one function per acquisition: the same sample at every call.
-        self._function = model.thompson_function(generator) if hasattr(model, "thompson_function") else None
+        self._function = model.thompson_function(generator)
         if self._function is not None:
             self.deterministic = True
 

@@ -1,22 +1,22 @@
-"""Surrogate models behind one interface: ``fit(X, y)`` and batched ``posterior(X)``."""
+"""Surrogate models behind one interface: ``fit(X, y)`` and batched ``posterior(X)``.
+
+Importing this package registers every built-in model in :data:`MODELS` and kernel in
+:data:`NUMERIC_KERNELS` / :data:`NOMINAL_KERNELS`.
+"""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
 
-from mcbo.models.base import Model, Posterior
+from mcbo.models.base import MODELS, Model, Posterior, register_model
 from mcbo.models.bocs import BOCSModel
-from mcbo.models.gp import NOMINAL_KERNELS, NUMERIC_KERNELS, GPModel, build_kernel
+from mcbo.models.gp import GPModel, build_kernel
+from mcbo.models.kernels import NOMINAL_KERNELS, NUMERIC_KERNELS, register_nominal_kernel, register_numeric_kernel
 from mcbo.models.neural_ucb import NeuralUCBModel
 from mcbo.models.tnp import TNPModel
 from mcbo.space import SearchSpace
-
-#: Recipe name -> model class (constructed as ``cls(space, **settings, device=..., dtype=...)``).
-MODELS: dict[str, type[Model]] = {"gp": GPModel, "bocs": BOCSModel, "neural_ucb": NeuralUCBModel,
-                                  "tnp": TNPModel}
 
 
 def build_model(
@@ -25,21 +25,18 @@ def build_model(
     """Instantiate the model named by ``spec["type"]`` with the remaining settings.
 
     ``seed`` reaches models with randomness of their own (samplers, dictionaries) unless the spec sets one.
+
+    Raises:
+        ValueError: naming an unknown type or setting and listing the allowed ones.
     """
-    spec = dict(spec)
-    kind = spec.pop("type", None)
-    if kind not in MODELS:
-        raise ValueError(f"unknown model type {kind!r}; allowed: {sorted(MODELS)}")
-    cls = MODELS[kind]
-    if seed is not None and "seed" in inspect.signature(cls.__init__).parameters:
-        spec.setdefault("seed", seed)
-    try:
-        return cls(space, device=device, dtype=dtype, **spec)
-    except TypeError as err:
-        raise ValueError(f"model {kind!r}: {err}") from None
+    settings = dict(spec)
+    kind = settings.pop("type", None)
+    if seed is not None and "seed" in MODELS.settings(kind):
+        settings.setdefault("seed", seed)
+    return MODELS.build(kind, settings, space=space, device=device, dtype=dtype)
 
 
 __all__ = [
-    "BOCSModel", "GPModel", "MODELS", "Model", "NOMINAL_KERNELS", "NUMERIC_KERNELS", "Posterior", "build_kernel",
-    "build_model",
+    "BOCSModel", "GPModel", "MODELS", "Model", "NOMINAL_KERNELS", "NUMERIC_KERNELS", "NeuralUCBModel", "Posterior",
+    "TNPModel", "build_kernel", "build_model", "register_model", "register_nominal_kernel", "register_numeric_kernel",
 ]

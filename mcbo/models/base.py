@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+
+from mcbo.registry import Registry
 
 
 @dataclass
@@ -27,6 +31,9 @@ class Posterior:
 
 class Model(ABC):
     """A surrogate of the objective over encoded points ``X`` of shape ``[n, d]``.
+
+    Subclasses implement :meth:`fit`, :meth:`posterior` and :meth:`sample`; the other methods are
+    optional hooks whose defaults say "not supported".
 
     Args:
         device: torch device the model and its inputs live on.
@@ -57,5 +64,25 @@ class Model(ABC):
         """Lengthscales of the numeric columns ``[d_numeric]`` (used to shape trust regions), if any."""
         return None
 
+    def thompson_function(
+        self, generator: torch.Generator | None = None
+    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """One posterior sample as a function ``[..., m, d]`` -> ``[..., m]``, for models that can draw one
+        (parametric models such as BOCS); ``None`` (the default): Thompson sampling draws per call."""
+        return None
+
+    def state_for_warm_start(self) -> dict[str, Any] | None:
+        """Plain-data state the next fit starts from, saved with the solver; ``None`` (the default): nothing."""
+        return None
+
+    def load_warm_start(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_for_warm_start` returned (the default has nothing to restore)."""
+
     def _to(self, t: torch.Tensor) -> torch.Tensor:
         return t.to(device=self.device, dtype=self.dtype)
+
+
+#: Recipe name -> model class (constructed as ``cls(space, device=..., dtype=..., **settings)``).
+MODELS: Registry[type[Model]] = Registry("model", context=("space", "device", "dtype"))
+#: Class decorator registering a model under a recipe name: ``@register_model("gp")``.
+register_model = MODELS.register

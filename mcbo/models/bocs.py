@@ -41,7 +41,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from mcbo.models.base import Model, Posterior
+from mcbo.models.base import Model, Posterior, register_model
 from mcbo.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 _CLAMP = 1e12  # bounds on the scale variables of the sampler, against under/overflow
 
 
+@register_model("bocs")
 class BOCSModel(Model):
     """Horseshoe-prior sparse Bayesian linear regression on order-1/2 binary features (BOCS).
 

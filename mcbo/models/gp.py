@@ -26,51 +26,19 @@ from gpytorch.kernels import Kernel, MaternKernel, RBFKernel, ScaleKernel
 from linear_operator import to_dense
 from linear_operator.utils.errors import NotPSDError
 
-from mcbo.models.base import Model, Posterior
+from mcbo.models.base import Model, Posterior, register_model
 from mcbo.models.linalg import cholesky_inverse, solve_lower_rows
 from mcbo.models.kernels import (
-    Matern52Kernel,
+    NOMINAL_KERNELS,
+    NUMERIC_KERNELS,
     MixtureKernel,
     OverlapKernel,
     TransformedOverlapKernel,
-    build_diffusion,
-    build_hed,
-    build_kendall,
-    build_mallows,
-    build_ordinal,
-    build_ssk,
 )
 from mcbo.space import SearchSpace
 
 logger = logging.getLogger(__name__)
 
-KernelBuilder = Callable[[SearchSpace, torch.Tensor], Kernel]
-
-
-def _matern52(space: SearchSpace, cols: torch.Tensor) -> Kernel:
-    return Matern52Kernel(ard_num_dims=len(cols), active_dims=cols,
-                        lengthscale_constraint=Interval(0.01, 20.0))
-
-
-def _rbf(space: SearchSpace, cols: torch.Tensor) -> Kernel:
-    return RBFKernel(ard_num_dims=len(cols), active_dims=cols, lengthscale_constraint=Interval(0.01, 20.0))
-
-
-def _overlap(space: SearchSpace, cols: torch.Tensor) -> Kernel:
-    return OverlapKernel(space.cardinalities[cols].tolist(), active_dims=cols)
-
-
-def _transformed_overlap(space: SearchSpace, cols: torch.Tensor) -> Kernel:
-    return TransformedOverlapKernel(space.cardinalities[cols].tolist(), active_dims=cols)
-
-
-#: Kernels for the numeric columns (real, integer, ordinal), by recipe name.
-NUMERIC_KERNELS: dict[str, KernelBuilder] = {"matern52": _matern52, "rbf": _rbf, "ordinal": build_ordinal}
-#: Kernels for the nominal columns (categorical, boolean, permutation, sequence), by recipe name.
-NOMINAL_KERNELS: dict[str, KernelBuilder] = {
-    "overlap": _overlap, "transformed_overlap": _transformed_overlap, "ssk": build_ssk, "hed": build_hed,
-    "diffusion": build_diffusion, "kendall": build_kendall, "mallows": build_mallows,
-}
 COMBINATIONS = ("mixture", "sum", "product")
 
 
@@ -85,17 +53,14 @@ class _ProductKernel(Kernel):
 
 def build_kernel(space: SearchSpace, numeric_kernel: str, nominal_kernel: str, combine: str) -> Kernel:
     """Covariance over all columns of ``space`` (without outputscale); raises ``ValueError`` on unknown names."""
-    if numeric_kernel not in NUMERIC_KERNELS:
-        raise ValueError(f"unknown numeric_kernel {numeric_kernel!r}; allowed: {sorted(NUMERIC_KERNELS)}")
-    if nominal_kernel not in NOMINAL_KERNELS:
-        raise ValueError(f"unknown nominal_kernel {nominal_kernel!r}; allowed: {sorted(NOMINAL_KERNELS)}")
+    build_numeric, build_nominal = NUMERIC_KERNELS.lookup(numeric_kernel), NOMINAL_KERNELS.lookup(nominal_kernel)
     if combine not in COMBINATIONS:
         raise ValueError(f"unknown combine {combine!r}; allowed: {list(COMBINATIONS)}")
     parts = []
     if len(space.numeric_columns):
-        parts.append(NUMERIC_KERNELS[numeric_kernel](space, space.numeric_columns))
+        parts.append(build_numeric(space, space.numeric_columns))
     if len(space.nominal_columns):
-        parts.append(NOMINAL_KERNELS[nominal_kernel](space, space.nominal_columns))
+        parts.append(build_nominal(space, space.nominal_columns))
     if len(parts) == 1:
         return parts[0]
     if combine == "mixture":
@@ -142,6 +107,7 @@ class _ExactGP(gpytorch.models.ExactGP):
         return X
 
 
+@register_model("gp")
 class GPModel(Model):
     """Exact GP with a kernel per column group of a mixed search space.
 

@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mcbo.models.base import Model, Posterior
+from mcbo.models.base import Model, Posterior, register_model
 from mcbo.space import Categorical, SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ logger = logging.getLogger(__name__)
 _STD_FLOOR = 1e-12
 
 
+@register_model("neural_ucb")
 class NeuralUCBModel(Model):
     """NeuralUCB: one-hidden-layer ReLU network, diagonal gradient covariance (Zhou et al., 2020).
 

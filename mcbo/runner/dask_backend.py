@@ -2,7 +2,7 @@
 
 Each job is one Dask task running :func:`mcbo.runner.jobs.run_job_on_worker`, which puts every
 message (evaluation, checkpoint, end) into a :class:`distributed.Queue` named for this suite run.
-The client loop drains the queue into the :class:`~mcbo.runner.executor.Recorder` (the only writer
+The client loop drains the queue into the :class:`~mcbo.runner.recording.Recorder` (the only writer
 of the database) while watching the job futures; a job whose future errs is recorded as failed
 after its queued messages are stored. Tasks are submitted with ``retries=0``: a run that fails is
 continued by running the suite again, from what was stored.
@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from distributed import Client, LocalCluster, Queue, WorkerPlugin, wait
 
 from mcbo.runner.jobs import run_job_on_worker
-
-if TYPE_CHECKING:
-    from mcbo.runner.executor import Recorder, Todo
+from mcbo.runner.recording import Recorder, Todo
 
 logger = logging.getLogger(__name__)
 

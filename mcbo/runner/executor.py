@@ -22,16 +22,13 @@ evaluations and continues the others from their stored evaluations (see :mod:`mc
 from __future__ import annotations
 
 import logging
-import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from mcbo.runner.config import ConfigError, JobSpec, SuiteConfig, load_config
 from mcbo.runner.jobs import build_job_solver, build_job_task, import_modules, run_job
+from mcbo.runner.recording import Recorder, Todo
 from mcbo.runner.storage import ResultsDB
 
 logger = logging.getLogger(__name__)
@@ -98,62 +95,6 @@ def _raise_problems(config: SuiteConfig, problems: list[str]) -> None:
     if problems:
         lines = "\n  - ".join(problems)
         raise SuiteError(f"suite {config.name!r} cannot run; nothing was started:\n  - {lines}")
-
-
-# --------------------------------------------------------------------------- recording
-@dataclass
-class Todo:
-    """A job to run: its spec, run id, stored evaluations (in order) and latest checkpoint."""
-
-    job: JobSpec
-    run_id: int
-    history: list[dict[str, Any]] = field(default_factory=list)
-    state: str | None = None
-
-
-class Recorder:
-    """The client side: turns job messages into database rows and progress-bar updates."""
-
-    def __init__(self, db: ResultsDB, n_jobs: int, jobs_done: int, n_evals: int, evals_done: int,
-                 progress: bool) -> None:
-        self.db = db
-        self.job_bar = tqdm(total=n_jobs, initial=jobs_done, desc="runs", unit="run", disable=not progress,
-                            position=0)
-        self.eval_bar = tqdm(total=n_evals, initial=evals_done, desc="evaluations", unit="eval",
-                             disable=not progress, position=1)
-        self.finished: set[int] = set()
-
-    def handle(self, message: dict[str, Any]) -> None:
-        """Store one job message (see :mod:`mcbo.runner.jobs`): an evaluation, a checkpoint or a run's end."""
-        kind = message.get("type")
-        if kind == "eval":
-            if self.db.add_evaluation(message):
-                self.eval_bar.update(1)
-        elif kind == "state":
-            self.db.save_state(message["run_id"], int(message["n_evaluations"]), message["state"])
-        elif kind == "done":
-            self._finish(int(message["run_id"]), "done", None)
-        else:
-            raise ValueError(f"unknown job message type {kind!r}")
-
-    def start(self, run_id: int) -> None:
-        self.db.set_status(run_id, "running")
-
-    def fail(self, run_id: int, job: JobSpec, err: BaseException) -> None:
-        text = "".join(traceback.format_exception(type(err), err, err.__traceback__)).strip()
-        logger.error("run %s %s failed: %s: %s", run_id, job.key, type(err).__name__, err)
-        self._finish(run_id, "failed", text)
-
-    def _finish(self, run_id: int, status: str, error: str | None) -> None:
-        if run_id in self.finished:
-            return
-        self.finished.add(run_id)
-        self.db.set_status(run_id, status, error)
-        self.job_bar.update(1)
-
-    def close(self) -> None:
-        self.eval_bar.close()
-        self.job_bar.close()
 
 
 # --------------------------------------------------------------------------- run_suite

@@ -154,7 +154,7 @@ class Solver(ABC):
     def _random_untried(self, seen: torch.Tensor) -> torch.Tensor:
         """A random feasible point ``[1, d]`` not in ``seen``; :class:`SearchSpaceExhausted` when there is none."""
         from mcbo.acq_optim.base import is_new
-        from mcbo.acq_optim.pool import enumerate_space
+        from mcbo.space import enumerate_space
 
         for _ in range(_MAX_RANDOM_DRAWS):
             X = self.space.sample(64, generator=self.np_rng, dtype=self.dtype).to(self.device)

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from mcbo.acq_optim import build_acq_optimizer
+from mcbo.acq_optim import AcqContext, build_acq_optimizer
 from mcbo.acq_optim.base import is_new, score
 from mcbo.acquisition import LowerConfidenceBound, build_acquisition
 from mcbo.models import build_model
@@ -138,10 +138,10 @@ class BOSolver(Solver):
         best_f = float(self.y.min())
         while len(out) < n:
             acq = build_acquisition(self.acq_spec, self.model, best_f=best_f, generator=self.torch_gen)
-            x = self.acq_optimizer.optimize(
+            x = self.acq_optimizer.optimize(AcqContext(
                 acq, self.space, X_exclude, trust_region=self.trust_region, generator=self.torch_gen,
                 np_rng=self.np_rng,
-            ).to(device=self.device, dtype=self.dtype)
+            )).to(device=self.device, dtype=self.dtype)
             out.append(x)
             X_exclude = torch.cat([X_exclude, x])
             if len(out) < n:
@@ -195,8 +195,7 @@ class BOSolver(Solver):
     def _on_tell(self, X: torch.Tensor, y: torch.Tensor) -> None:
         if self.trust_region is not None and self.trust_region.centre is not None:
             self.trust_region.update(X, y)
-        if hasattr(self.acq_optimizer, "observe"):  # optimisers that learn from outcomes (CoCaBO's bandit)
-            self.acq_optimizer.observe(self.space, X, y)
+        self.acq_optimizer.observe(self.space, X, y)  # optimisers that learn from outcomes (CoCaBO's bandit)
 
     # ------------------------------------------------------------ save/load
     def _extra_state(self) -> dict[str, Any]:
@@ -204,8 +203,8 @@ class BOSolver(Solver):
             "n_init_used": self._n_init_used,
             "init_design": self._init_design.tolist(),
             "trust_region": None if self.trust_region is None else self.trust_region.state_dict(),
-            "model": self.model.state_for_warm_start() if hasattr(self.model, "state_for_warm_start") else None,
-            "acq_optimizer": self.acq_optimizer.state_dict() if hasattr(self.acq_optimizer, "state_dict") else None,
+            "model": self.model.state_for_warm_start(),
+            "acq_optimizer": self.acq_optimizer.state_dict(),
         }
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
@@ -213,7 +212,7 @@ class BOSolver(Solver):
         self._init_design = torch.tensor(state["init_design"], dtype=self.dtype).reshape(-1, self.space.d)
         if self.trust_region is not None and state.get("trust_region") is not None:
             self.trust_region.load_state_dict(state["trust_region"], self.dtype, self.device)
-        if state.get("model") is not None and hasattr(self.model, "load_warm_start"):
+        if state.get("model") is not None:
             self.model.load_warm_start(state["model"])
-        if state.get("acq_optimizer") is not None and hasattr(self.acq_optimizer, "load_state_dict"):
+        if state.get("acq_optimizer") is not None:
             self.acq_optimizer.load_state_dict(state["acq_optimizer"])

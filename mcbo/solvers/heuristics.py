@@ -3,7 +3,7 @@
 All three follow the ask/tell contract of :class:`~mcbo.solvers.base.Solver` with batches: a batch
 is filled with the next candidates of the heuristic (neighbours, proposals, offspring) that are
 neither evaluated nor pending, and with random points when the heuristic must wait for pending
-results. Moves come from :mod:`mcbo.acq_optim.moves` (nominal changes, integer/ordinal steps,
+results. Moves come from :mod:`mcbo.space.moves` (nominal changes, integer/ordinal steps,
 permutation swaps and inserts, Gaussian moves on numeric columns); input constraints are always met.
 
 * ``hc`` — hill climbing (e.g. Hoos & Stützle, *Stochastic Local Search*, 2004): first- or
@@ -33,11 +33,11 @@ from pymoo.core.population import Population
 from pymoo.problems.static import StaticProblem
 
 from mcbo.acq_optim.base import is_new
-from mcbo.acq_optim.moves import all_neighbours, gaussian_move, random_move
 from mcbo.acq_optim.pymoo_ops import EncodedProblem, SpaceCrossover, SpaceMutation, SpaceRepair, SpaceSampling
 from mcbo.solvers.base import Solver
 from mcbo.solvers.registry import register_solver_kind
 from mcbo.space import SearchSpace
+from mcbo.space.moves import all_neighbours, gaussian_move, random_move
 from mcbo.space.params import ColumnKind
 
 logger = logging.getLogger(__name__)

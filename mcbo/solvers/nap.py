@@ -22,11 +22,10 @@ from pathlib import Path
 import torch
 
 from mcbo.acq_optim.base import is_new
-from mcbo.acq_optim.pool import enumerate_space
 from mcbo.models.tnp import TNPModel
 from mcbo.solvers.base import Solver
 from mcbo.solvers.registry import register_solver_kind
-from mcbo.space import SearchSpace
+from mcbo.space import SearchSpace, enumerate_space
 
 logger = logging.getLogger(__name__)
 

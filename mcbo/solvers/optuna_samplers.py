@@ -157,7 +157,7 @@ class OptunaSolver(Solver):
 
         import optuna  # noqa: F401 -- after the cheap checks
 
-        from mcbo.integrations.optuna import OptunaBridge
+        from mcbo.integrations.optuna.bridge import OptunaBridge
 
         self.bridge = OptunaBridge.from_space(space)  # ValueError naming a Permutation parameter
         self.sampler_name = sampler

@@ -1,4 +1,4 @@
-"""Build solvers from recipes: a named YAML file in ``solvers/`` or an inline dict.
+"""The solver-kind registry and recipes: build a solver from a named YAML file in ``solvers/`` or an inline dict.
 
 A recipe names the solver kind and, for Bayesian optimisation, each primitive with its settings::
 
@@ -10,7 +10,11 @@ A recipe names the solver kind and, for Bayesian optimisation, each primitive wi
     trust_region: {type: casmopolitan}
     n_init: 20
 
-Keyword overrides given to :func:`build_solver` replace top-level recipe keys.
+Keyword overrides given to :func:`build_solver` replace top-level recipe keys. The schema of a recipe is
+its kind's constructor: a top-level key it does not take raises ``ValueError`` naming the key and
+listing the allowed ones; each primitive's registry checks the primitive's settings the same way.
+
+This module holds the registry only; importing :mod:`mcbo.solvers` registers the built-in kinds.
 """
 
 from __future__ import annotations
@@ -18,29 +22,21 @@ from __future__ import annotations
 import copy
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import yaml
 
+from mcbo.registry import Registry, check_name
 from mcbo.solvers.base import Solver
 from mcbo.space import SearchSpace
 
-#: Solver kinds: ``recipe["solver"]`` -> factory(space, seed=..., **settings).
-SOLVER_KINDS: dict[str, Callable[..., Solver]] = {}
+#: Solver kinds: ``recipe["solver"]`` -> class constructed as ``cls(space, seed=..., **settings)``.
+SOLVER_KINDS: Registry[type[Solver]] = Registry("solver", key="kind", context=("space", "seed"))
+#: Class decorator registering a solver class under ``kind`` (the recipe's ``solver:`` key).
+register_solver_kind = SOLVER_KINDS.register
 
-_META_KEYS = ("name", "description", "paper", "solver")
-
-
-def register_solver_kind(kind: str) -> Callable[[type[Solver]], type[Solver]]:
-    """Class decorator registering a solver class under ``kind`` (the recipe's ``solver:`` key)."""
-
-    def wrap(cls: type[Solver]) -> type[Solver]:
-        if kind in SOLVER_KINDS:
-            raise ValueError(f"solver kind {kind!r} is registered twice")
-        SOLVER_KINDS[kind] = cls
-        return cls
-
-    return wrap
+#: Recipe keys that describe a recipe rather than set its solver.
+META_KEYS = ("name", "description", "paper", "solver")
 
 
 def recipe_dir() -> Path:
@@ -57,7 +53,13 @@ def list_recipes() -> list[str]:
 
 
 def load_recipe(name: str) -> dict[str, Any]:
-    """The recipe dict stored as ``solvers/<name>.yaml``."""
+    """The recipe dict stored as ``solvers/<name>.yaml``.
+
+    Raises:
+        ValueError: for a name that is not a plain file name (``[A-Za-z0-9][A-Za-z0-9_.-]*``, so no path
+            leaves the recipe folder), or no such recipe.
+    """
+    check_name(name, "solver recipe name")
     path = recipe_dir() / f"{name}.yaml"
     if not path.is_file():
         raise ValueError(f"unknown solver recipe {name!r}; available: {list_recipes()}")
@@ -77,16 +79,18 @@ def build_solver(
     """Build a solver for ``space`` from a recipe name or an inline recipe dict.
 
     Raises:
-        ValueError: for an unknown recipe or solver kind, or settings the solver rejects.
+        ValueError: for an unknown recipe or solver kind, a key the kind does not take (naming it and the
+            allowed keys), or settings the solver or one of its primitives rejects.
     """
     spec = load_recipe(recipe) if isinstance(recipe, str) else copy.deepcopy(dict(recipe))
     spec.update(overrides)
-    kind = spec.get("solver")
-    settings = {k: v for k, v in spec.items() if k not in _META_KEYS}
+    cls = solver_class(spec)
+    settings = {k: v for k, v in spec.items() if k not in META_KEYS}
+    check_recipe_keys(spec)
     try:
-        solver = solver_class(spec)(space, seed=seed, **settings)
+        solver = cls(space, seed=seed, **settings)
     except TypeError as err:
-        raise ValueError(f"recipe {spec.get('name')!r} (solver {kind!r}): {err}") from None
+        raise ValueError(f"recipe {spec.get('name')!r} (solver {spec.get('solver')!r}): {err}") from None
     if spec.get("name"):
         solver.name = str(spec["name"])
     solver.recipe = spec
@@ -95,17 +99,24 @@ def build_solver(
 
 def solver_class(recipe: Mapping[str, Any]) -> type[Solver]:
     """The solver class of ``recipe``'s kind (its ``solver:`` key); ``ValueError`` for an unknown kind."""
-    _register_builtin_kinds()
+    try:
+        return SOLVER_KINDS.lookup(recipe.get("solver"))
+    except ValueError as err:
+        raise ValueError(f"recipe {recipe.get('name')!r}: {err}") from None
+
+
+def check_recipe_keys(recipe: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` naming every top-level key of ``recipe`` its solver kind does not take."""
     kind = recipe.get("solver")
-    if kind not in SOLVER_KINDS:
-        raise ValueError(f"recipe {recipe.get('name')!r}: unknown solver kind {kind!r}; allowed: {sorted(SOLVER_KINDS)}")
-    return SOLVER_KINDS[kind]
+    solver_class(recipe)
+    allowed = set(META_KEYS) | set(SOLVER_KINDS.settings(kind))
+    unknown = sorted(str(k) for k in recipe if k not in allowed)
+    if unknown:
+        raise ValueError(f"recipe {recipe.get('name')!r} (solver {kind!r}): unknown key(s) {unknown}; "
+                         f"allowed: {sorted(allowed)}")
 
 
-def _register_builtin_kinds() -> None:
-    """Import the modules whose classes register themselves (kept lazy to keep imports light)."""
-    import mcbo.solvers.bo  # noqa: F401
-    import mcbo.solvers.heuristics  # noqa: F401
-    import mcbo.solvers.nap  # noqa: F401
-    import mcbo.solvers.optuna_samplers  # noqa: F401
-    import mcbo.solvers.random_search  # noqa: F401
+__all__ = [
+    "META_KEYS", "SOLVER_KINDS", "build_solver", "check_recipe_keys", "list_recipes", "load_recipe", "recipe_dir",
+    "register_solver_kind", "solver_class",
+]

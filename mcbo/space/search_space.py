@@ -37,6 +37,13 @@ class SearchSpace:
         constraints: callables taking a decoded point (``dict``) and returning ``True`` when the
             point is allowed. Sampling and every acquisition optimiser only propose points
             that satisfy all of them.
+
+    Attributes:
+        param_slices: the encoded columns of each parameter.
+        column_kinds: the :class:`ColumnKind` of each of the ``d`` columns.
+        cardinalities: ``[d]`` categories of each nominal column, values of each ordinal one (0 otherwise).
+        numeric_columns, nominal_columns: index tensors of the numeric / nominal columns.
+        grid_columns: index tensor of the numeric columns on a grid (integer and ordinal).
     """
 
     def __init__(self, params: Sequence[Param], constraints: Iterable[Constraint] = ()) -> None:
@@ -83,6 +90,7 @@ class SearchSpace:
         self._int_lb, self._int_ub, self._int_step, self._int_log = lb, ub, step, log
         self._integer_mask = torch.tensor([k is ColumnKind.INTEGER for k in kinds], dtype=torch.bool)
         self._ordinal_mask = torch.tensor([k is ColumnKind.ORDINAL for k in kinds], dtype=torch.bool)
+        self.grid_columns = idx[self._integer_mask | self._ordinal_mask]
         move_cols, move_vals = [], []
         for col, kind in enumerate(kinds):
             if kind is ColumnKind.NOMINAL:
@@ -93,6 +101,24 @@ class SearchSpace:
         self._permutation_groups = [
             (sl.start, sl.stop) for p, sl in zip(self.params, self.param_slices) if isinstance(p, Permutation)
         ]
+
+    @property
+    def permutation_groups(self) -> list[tuple[int, int]]:
+        """``(start, stop)`` column ranges of the permutation parameters, in order."""
+        return list(self._permutation_groups)
+
+    def numeric_grid_steps(self) -> torch.Tensor:
+        """Grid spacing of each numeric column in the unit cube ``[d_numeric]`` (0 for real columns)."""
+        steps = torch.zeros(len(self.numeric_columns), dtype=torch.float64)
+        for i, col in enumerate(self.numeric_columns.tolist()):
+            kind = self.column_kinds[col]
+            if kind is ColumnKind.ORDINAL:
+                k = int(self.cardinalities[col])
+                steps[i] = 1.0 / (k - 1) if k > 1 else 0.0
+            elif kind is ColumnKind.INTEGER:
+                n_values = (float(self._int_ub[col]) - float(self._int_lb[col])) / float(self._int_step[col]) + 1
+                steps[i] = 1.0 / (n_values - 1) if n_values > 1 else 0.0
+        return steps
 
     @property
     def d(self) -> int:

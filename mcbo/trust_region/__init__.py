@@ -1,18 +1,20 @@
-"""Trust regions for mixed spaces."""
+"""Trust regions for mixed spaces: the :class:`TrustRegion` contract, its registry and Casmopolitan's region."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mcbo.space import SearchSpace
+from mcbo.trust_region.base import TRUST_REGIONS, TrustRegion, register_trust_region
 from mcbo.trust_region.casmopolitan import CasmopolitanTrustRegion
 
-#: Recipe name -> trust-region class.
-TRUST_REGIONS: dict[str, type[CasmopolitanTrustRegion]] = {"casmopolitan": CasmopolitanTrustRegion}
 
+def build_trust_region(spec: dict[str, Any] | None, space: SearchSpace) -> TrustRegion | None:
+    """Instantiate the trust region named by ``spec["type"]`` (``None`` or ``{"type": "none"}``: no region).
 
-def build_trust_region(spec: dict[str, Any] | None, space: SearchSpace) -> CasmopolitanTrustRegion | None:
-    """Instantiate the trust region named by ``spec["type"]`` (``None`` or ``{"type": "none"}``: no region)."""
+    Raises:
+        ValueError: naming an unknown type or setting and listing the allowed ones.
+    """
     if spec is None:
         return None
     spec = dict(spec)
@@ -21,10 +23,7 @@ def build_trust_region(spec: dict[str, Any] | None, space: SearchSpace) -> Casmo
         return None
     if kind not in TRUST_REGIONS:
         raise ValueError(f"unknown trust_region type {kind!r}; allowed: {sorted(TRUST_REGIONS) + ['none']}")
-    try:
-        return TRUST_REGIONS[kind](space, **spec)
-    except TypeError as err:
-        raise ValueError(f"trust_region {kind!r}: {err}") from None
+    return TRUST_REGIONS.build(kind, spec, space=space)
 
 
-__all__ = ["CasmopolitanTrustRegion", "TRUST_REGIONS", "build_trust_region"]
+__all__ = ["CasmopolitanTrustRegion", "TRUST_REGIONS", "TrustRegion", "build_trust_region", "register_trust_region"]

@@ -19,11 +19,14 @@ from typing import Any
 import torch
 
 from mcbo.space import SearchSpace
+from mcbo.space.moves import project_hamming
+from mcbo.trust_region.base import TrustRegion, register_trust_region
 
 logger = logging.getLogger(__name__)
 
 
-class CasmopolitanTrustRegion:
+@register_trust_region("casmopolitan")
+class CasmopolitanTrustRegion(TrustRegion):
     """Box (numeric columns) x Hamming ball (nominal columns) around the incumbent.
 
     Args:
@@ -51,7 +54,7 @@ class CasmopolitanTrustRegion:
         multiplier: float = 1.5,
         improvement_threshold: float = 1e-3,
     ) -> None:
-        self.space = space
+        super().__init__(space)
         n_nom = len(space.nominal_columns)
         self.has_numeric = len(space.numeric_columns) > 0
         self.has_nominal = n_nom > 0
@@ -64,9 +67,7 @@ class CasmopolitanTrustRegion:
         self.multiplier = float(multiplier)
         self.improvement_threshold = float(improvement_threshold)
         self._check()
-        self.centre: torch.Tensor | None = None
         self.lengthscales: torch.Tensor | None = None
-        self.n_restarts = 0
         self.reset()
 
     def _check(self) -> None:
@@ -163,14 +164,19 @@ class CasmopolitanTrustRegion:
             mask &= self.space.hamming(X, self.centre.to(X).unsqueeze(0)).squeeze(-1) <= self.radius
         return mask
 
-    def project(self, X: torch.Tensor) -> torch.Tensor:
-        """Clamp the numeric columns of ``X`` ``[..., d]`` into the box (nominal columns untouched)."""
-        if self.centre is None or not self.has_numeric:
+    def project(self, X: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``X`` ``[n, d]`` moved into the region: numeric columns clamped into the box, and rows outside the
+        Hamming ball brought into it by resetting random differing nominal columns to the centre's
+        (:func:`~mcbo.space.moves.project_hamming`, drawing from ``generator``). Rows inside are unchanged."""
+        if self.centre is None:
             return X
-        lo, hi = self.bounds()
-        cols = self.space.numeric_columns.to(X.device)
-        X = X.clone()
-        X[..., cols] = torch.maximum(torch.minimum(X[..., cols], hi.to(X)), lo.to(X))
+        if self.has_numeric:
+            lo, hi = self.bounds()
+            cols = self.space.numeric_columns.to(X.device)
+            X = X.clone()
+            X[..., cols] = torch.maximum(torch.minimum(X[..., cols], hi.to(X)), lo.to(X))
+        if self.has_nominal:
+            X = project_hamming(self.space, X, self.centre.to(X), self.radius, generator)
         return X
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

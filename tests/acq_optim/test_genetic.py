@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from mcbo.acq_optim import GeneticAlgorithm, build_acq_optimizer
+from mcbo.acq_optim import AcqContext, GeneticAlgorithm, build_acq_optimizer
 from mcbo.space import Categorical, SearchSpace
 from mcbo.trust_region import CasmopolitanTrustRegion
 
 
 def _run(opt, acq, space, X_exclude=None, tr=None, seed=0):
     X_exclude = space.sample(0, seed=0) if X_exclude is None else X_exclude
-    return opt.optimize(acq, space, X_exclude=X_exclude, trust_region=tr,
-                        generator=torch.Generator().manual_seed(seed), np_rng=np.random.default_rng(seed))
+    return opt.optimize(AcqContext(acq, space, X_exclude=X_exclude, trust_region=tr,
+                        generator=torch.Generator().manual_seed(seed), np_rng=np.random.default_rng(seed)))
 
 
 def test_pymoo_ga_finds_the_maximiser_on_a_mixed_space(mixed_space, mixed_target, target_acq):

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from mcbo.acq_optim import LocalSearch, build_acq_optimizer
+from mcbo.acq_optim import AcqContext, LocalSearch, build_acq_optimizer
 from mcbo.acquisition import AcquisitionFunction, ThompsonSampling
 
 
 def _run(opt, acq, space, X_exclude=None, tr=None, seed=0):
     X_exclude = space.sample(0, seed=0) if X_exclude is None else X_exclude
-    return opt.optimize(acq, space, X_exclude=X_exclude, trust_region=tr,
-                        generator=torch.Generator().manual_seed(seed), np_rng=np.random.default_rng(seed))
+    return opt.optimize(AcqContext(acq, space, X_exclude=X_exclude, trust_region=tr,
+                        generator=torch.Generator().manual_seed(seed), np_rng=np.random.default_rng(seed)))
 
 
 def test_finds_the_maximiser_of_a_separable_acquisition_on_a_mixed_space(mixed_space, mixed_target, target_acq):
@@ -76,4 +76,4 @@ def test_validates_settings_and_rejects_thompson_sampling(mixed_space):
     X = mixed_space.sample(4, seed=0)
     model.fit(X, torch.arange(4.0, dtype=torch.float64))
     with pytest.raises(ValueError, match="needs a deterministic acquisition"):
-        LocalSearch().optimize(ThompsonSampling(model), mixed_space, X_exclude=X)
+        LocalSearch().optimize(AcqContext(ThompsonSampling(model), mixed_space, X_exclude=X))

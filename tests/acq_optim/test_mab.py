@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mcbo.acq_optim import MultiArmedBandit, build_acq_optimizer
+from mcbo.acq_optim import AcqContext, MultiArmedBandit, build_acq_optimizer
 from mcbo.space import Categorical, Permutation, Real, SearchSpace
 
 
@@ -42,8 +42,8 @@ def test_draws_learned_categories_and_ascends_the_numeric_columns(space, target,
     opt = MultiArmedBandit(gamma=0.05, n_raw=50, n_restarts=2, n_grad_steps=60, lr=0.03)
     _teach(opt, space, target, n=2000)
     gen, rng = torch.Generator().manual_seed(0), np.random.default_rng(0)
-    xs = torch.cat([opt.optimize(target_acq(target), space, space.sample(0, seed=0), generator=gen, np_rng=rng)
-                    for _ in range(8)])
+    ctx = AcqContext(target_acq(target), space, space.sample(0, seed=0), generator=gen, np_rng=rng)
+    xs = torch.cat([opt.optimize(ctx) for _ in range(8)])
     assert (xs[:, 2:] == target[2:]).all(-1).sum() >= 5  # mostly the learned categories
     assert torch.allclose(xs[:, :2], target[:2].expand(8, 2), atol=0.02)  # gradient steps reach the optimum
 
@@ -52,8 +52,9 @@ def test_stays_in_the_trust_region_and_meets_the_constraint(constrained_region, 
     space, tr, far = constrained_region
     opt = MultiArmedBandit(n_raw=50, n_grad_steps=10)
     gen, rng = torch.Generator().manual_seed(0), np.random.default_rng(0)
+    ctx = AcqContext(target_acq(far), space, space.sample(0, seed=0), trust_region=tr, generator=gen, np_rng=rng)
     for _ in range(10):
-        x = opt.optimize(target_acq(far), space, space.sample(0, seed=0), trust_region=tr, generator=gen, np_rng=rng)
+        x = opt.optimize(ctx)
         assert tr.contains(x).all()
         assert space.decode(x)[0]["c0"] != 2
 
@@ -62,8 +63,8 @@ def test_never_returns_an_excluded_point(target_acq):
     space = SearchSpace([Categorical("a", [0, 1]), Categorical("b", [0, 1])])
     seen = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
     opt = MultiArmedBandit()
-    x = opt.optimize(target_acq(seen[0]), space, seen, generator=torch.Generator().manual_seed(0),
-                     np_rng=np.random.default_rng(0))
+    x = opt.optimize(AcqContext(target_acq(seen[0]), space, seen, generator=torch.Generator().manual_seed(0),
+                     np_rng=np.random.default_rng(0)))
     assert x.tolist() == [[1.0, 1.0]]
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mcbo.acq_optim import InterleavedSearch, RandomCandidateSearch, build_acq_optimizer
+from mcbo.acq_optim import AcqContext, InterleavedSearch, RandomCandidateSearch, build_acq_optimizer
 from mcbo.acquisition import AcquisitionFunction, ThompsonSampling
 from mcbo.space import Categorical, Integer, Real, SearchSpace
 from mcbo.trust_region import CasmopolitanTrustRegion
@@ -30,8 +30,8 @@ def space():
 def test_interleaved_search_finds_the_optimum(space):
     target = space.encode([{"x": 0.3, "y": 0.7, "n": 13, **{f"c{i}": (i * 3) % 5 for i in range(8)}}])[0]
     opt = InterleavedSearch(n_restarts=4, n_raw=200, n_rounds=20, n_grad_steps=30, lr=0.05)
-    x = opt.optimize(Target(target), space, X_exclude=space.sample(0, seed=0), generator=torch.Generator(),
-                     np_rng=np.random.default_rng(0))
+    x = opt.optimize(AcqContext(Target(target), space, X_exclude=space.sample(0, seed=0), generator=torch.Generator(),
+                     np_rng=np.random.default_rng(0)))
     assert x.shape == (1, space.d)
     assert torch.equal(x[0, 3:], target[3:])  # every nominal column found
     assert torch.allclose(x[0, :3], target[:3], atol=0.05)
@@ -40,7 +40,7 @@ def test_interleaved_search_finds_the_optimum(space):
 def test_optimizers_never_return_an_excluded_point(space):
     target = space.sample(1, seed=9)[0]
     for opt in (InterleavedSearch(n_raw=50, n_rounds=3), RandomCandidateSearch(n_candidates=50)):
-        x = opt.optimize(Target(target), space, X_exclude=target.unsqueeze(0), np_rng=np.random.default_rng(0))
+        x = opt.optimize(AcqContext(Target(target), space, target.unsqueeze(0), np_rng=np.random.default_rng(0)))
         assert not torch.equal(x[0], target)
 
 
@@ -51,8 +51,8 @@ def test_optimizers_stay_in_trust_region_and_satisfy_constraints():
     tr.restart(space.encode([{"x": 0.5, **{f"c{i}": 0 for i in range(6)}}])[0])
     far = space.encode([{"x": 1.0, **{f"c{i}": 2 for i in range(6)}}])[0]
     for opt in (InterleavedSearch(n_raw=100), RandomCandidateSearch(n_candidates=300)):
-        x = opt.optimize(Target(far), space, X_exclude=space.sample(0, seed=0), trust_region=tr,
-                         generator=torch.Generator().manual_seed(0), np_rng=np.random.default_rng(0))
+        x = opt.optimize(AcqContext(Target(far), space, X_exclude=space.sample(0, seed=0), trust_region=tr,
+                         generator=torch.Generator().manual_seed(0), np_rng=np.random.default_rng(0)))
         assert tr.contains(x).all()
         assert space.decode(x)[0]["c0"] != 2
         assert space.hamming(x, tr.centre.unsqueeze(0)).item() == 2  # pushed to the edge of the ball
@@ -65,9 +65,9 @@ def test_interleaved_rejects_thompson_sampling(space):
     X = space.sample(5, seed=0)
     model.fit(X, torch.arange(5.0, dtype=torch.float64))
     with pytest.raises(ValueError, match="needs a deterministic acquisition"):
-        InterleavedSearch().optimize(ThompsonSampling(model), space, X_exclude=X)
-    x = RandomCandidateSearch(n_candidates=64).optimize(ThompsonSampling(model), space, X_exclude=X,
-                                                        np_rng=np.random.default_rng(0))
+        InterleavedSearch().optimize(AcqContext(ThompsonSampling(model), space, X_exclude=X))
+    x = RandomCandidateSearch(n_candidates=64).optimize(AcqContext(ThompsonSampling(model), space, X_exclude=X,
+                                                        np_rng=np.random.default_rng(0)))
     assert x.shape == (1, space.d)
 
 

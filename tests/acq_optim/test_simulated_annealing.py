@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from mcbo.acq_optim import SimulatedAnnealing, build_acq_optimizer
+from mcbo.acq_optim import AcqContext, SimulatedAnnealing, build_acq_optimizer
 
 
 def _run(opt, acq, space, X_exclude=None, tr=None, seed=0):
     X_exclude = space.sample(0, seed=0) if X_exclude is None else X_exclude
-    return opt.optimize(acq, space, X_exclude=X_exclude, trust_region=tr,
-                        generator=torch.Generator().manual_seed(seed), np_rng=np.random.default_rng(seed))
+    return opt.optimize(AcqContext(acq, space, X_exclude=X_exclude, trust_region=tr,
+                        generator=torch.Generator().manual_seed(seed), np_rng=np.random.default_rng(seed)))
 
 
 def test_finds_the_maximiser_of_a_separable_acquisition_on_a_mixed_space(mixed_space, mixed_target, target_acq):

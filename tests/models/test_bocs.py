@@ -127,7 +127,7 @@ def test_annealing_a_thompson_draw_finds_its_minimiser(binary_space):
 
     import numpy as np
 
-    from mcbo.acq_optim import SimulatedAnnealing
+    from mcbo.acq_optim import AcqContext, SimulatedAnnealing
     from mcbo.acquisition import AcquisitionFunction
 
     model = _fit(binary_space, n=30, noise=0.3)
@@ -138,7 +138,7 @@ def test_annealing_a_thompson_draw_finds_its_minimiser(binary_space):
             return -fn(X)
 
     everything = torch.tensor(list(itertools.product([0.0, 1.0], repeat=8)), dtype=torch.float64)
-    x = SimulatedAnnealing(n_chains=4, n_steps=100, n_raw=20).optimize(
+    x = SimulatedAnnealing(n_chains=4, n_steps=100, n_raw=20).optimize(AcqContext(
         NegatedDraw(model), binary_space, binary_space.sample(0, seed=0), generator=torch.Generator().manual_seed(0),
-        np_rng=np.random.default_rng(0))
+        np_rng=np.random.default_rng(0)))
     assert fn(x).item() == pytest.approx(fn(everything).min().item())

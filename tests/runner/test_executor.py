@@ -27,7 +27,7 @@ if FLAKY not in TASKS:
 
         def __init__(self, seed: int = 0) -> None:
             super().__init__(seed)
-            self._space = SearchSpace([Categorical("x0", [0, 1, 2, 3]), Categorical("x1", [0, 1, 2])])
+            self._space = SearchSpace([Categorical("x0", [0, 1, 2, 3]), Categorical("x1", list(range(12)))])  # 48 points: 40 distinct asks fit
 
         @property
         def space(self) -> SearchSpace:

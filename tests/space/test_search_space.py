@@ -112,3 +112,13 @@ def test_dict_and_json_round_trip(mixed_space):
 def test_integer_log_grid_is_uniform_in_log(mixed_space):
     values = np.array([p["n"] for p in mixed_space.sample_points(2000, seed=0)])
     assert np.mean(values <= 10) == pytest.approx(0.5, abs=0.06)
+
+
+def test_column_accessors_describe_permutations_and_grids(mixed_space):
+    assert mixed_space.permutation_groups == [(7, 11)]
+    assert mixed_space.grid_columns.tolist() == [2, 3, 4]  # the integers and the ordinal
+    steps = mixed_space.numeric_grid_steps()  # over the numeric columns x, lr, n, k, o
+    assert steps[:2].tolist() == [0.0, 0.0]
+    assert steps[2] == pytest.approx(1 / 99) and steps[3] == pytest.approx(1 / 3) and steps[4] == pytest.approx(1 / 3)
+    mixed_space.permutation_groups.append((0, 1))  # a copy: the space is unchanged
+    assert mixed_space.permutation_groups == [(7, 11)]

@@ -1,10 +1,10 @@
-"""Casmopolitan trust region: membership, sampling, expand/shrink/collapse, save/load."""
+"""Casmopolitan trust region: membership, sampling, projection, expand/shrink/collapse, save/load."""
 
 import pytest
 import torch
 
 from mcbo.space import Boolean, Categorical, Real, SearchSpace
-from mcbo.trust_region import CasmopolitanTrustRegion, build_trust_region
+from mcbo.trust_region import TRUST_REGIONS, CasmopolitanTrustRegion, TrustRegion, build_trust_region
 
 
 @pytest.fixture
@@ -81,3 +81,21 @@ def test_binary_only_space_has_no_box():
     tr = _region(space)
     assert not tr.has_numeric and tr.radius == 8  # ceil(0.8 * 10)
     assert tr.contains(tr.sample(50)).all()
+
+
+def test_project_brings_points_into_the_box_and_the_ball_and_keeps_points_inside(space):
+    tr = _region(space, length_init=0.3, radius_init=2)
+    X = space.sample(200, seed=1)
+    Y = tr.project(X, torch.Generator().manual_seed(0))
+    assert tr.contains(Y).all()
+    inside = tr.contains(X)
+    assert inside.any() and torch.equal(Y[inside], X[inside])
+    nominal = space.nominal_columns
+    reset = Y[:, nominal] != X[:, nominal]
+    assert reset.any() and (Y[:, nominal][reset] == tr.centre[nominal].expand(len(X), -1)[reset]).all()
+
+
+def test_it_is_the_registered_trust_region_contract():
+    assert TRUST_REGIONS["casmopolitan"] is CasmopolitanTrustRegion
+    assert issubclass(CasmopolitanTrustRegion, TrustRegion)
+    assert build_trust_region({"type": "none"}, SearchSpace([Real("x", 0, 1)])) is None

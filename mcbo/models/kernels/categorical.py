@@ -21,6 +21,8 @@ from gpytorch.constraints import Interval
 from gpytorch.kernels import Kernel
 
 from mcbo.models.kernels.one_hot import category_columns, one_hot, weighted_matches
+from mcbo.models.kernels.registry import register_nominal_kernel
+from mcbo.space import SearchSpace
 
 class _OneHotKernel(Kernel):
     """Shared machinery: ARD weights per nominal column and the weighted one-hot product.
@@ -85,3 +87,15 @@ class TransformedOverlapKernel(_OneHotKernel):
         if matches.requires_grad:
             return torch.exp((matches - total) / self.n_columns)
         return matches.sub_(total).div_(self.n_columns).exp_()
+
+
+@register_nominal_kernel("overlap")
+def build_overlap(space: SearchSpace, cols: torch.Tensor) -> OverlapKernel:
+    """:class:`OverlapKernel` on nominal columns ``cols`` of ``space``."""
+    return OverlapKernel(space.cardinalities[cols].tolist(), active_dims=cols)
+
+
+@register_nominal_kernel("transformed_overlap")
+def build_transformed_overlap(space: SearchSpace, cols: torch.Tensor) -> TransformedOverlapKernel:
+    """:class:`TransformedOverlapKernel` on nominal columns ``cols`` of ``space``."""
+    return TransformedOverlapKernel(space.cardinalities[cols].tolist(), active_dims=cols)

@@ -47,6 +47,7 @@ from gpytorch.priors import Prior
 from torch.distributions import HalfCauchy, constraints
 
 from mcbo.models.kernels.one_hot import category_columns, weighted_matches
+from mcbo.models.kernels.registry import register_nominal_kernel
 from mcbo.space import SearchSpace
 
 _K = 1.0 / math.sqrt(2.0 * math.pi**3)
@@ -172,6 +173,7 @@ def _set_beta(module: DiffusionKernel, value: torch.Tensor) -> None:
     module.beta = value
 
 
+@register_nominal_kernel("diffusion")
 def build_diffusion(space: SearchSpace, cols: torch.Tensor) -> DiffusionKernel:
     """Builder for ``nominal_kernel: diffusion`` over ``cols`` (the nominal columns). Permutation
     columns are treated like categoricals (complete graph over the items at each position)."""

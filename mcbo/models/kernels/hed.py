@@ -29,6 +29,7 @@ from gpytorch.kernels import Kernel
 
 from mcbo.models.kernels.matern import Matern52Kernel
 from mcbo.models.kernels.one_hot import category_columns, weighted_matches
+from mcbo.models.kernels.registry import register_nominal_kernel
 from mcbo.space import SearchSpace
 
 
@@ -92,6 +93,7 @@ class HEDKernel(Kernel):
         return self.base.forward(self.embed(x1), self.embed(x2), diag=diag)
 
 
+@register_nominal_kernel("hed")
 def build_hed(space: SearchSpace, cols: torch.Tensor) -> HEDKernel:
     """Builder for ``nominal_kernel: hed`` over ``cols`` (the nominal columns, permutation columns
     included: their Hamming distance is the number of positions holding different items)."""

@@ -18,7 +18,11 @@ from __future__ import annotations
 import math
 
 import torch
-from gpytorch.kernels import MaternKernel
+from gpytorch.constraints import Interval
+from gpytorch.kernels import Kernel, MaternKernel, RBFKernel
+
+from mcbo.models.kernels.registry import register_numeric_kernel
+from mcbo.space import SearchSpace
 
 _SQRT5 = math.sqrt(5.0)
 
@@ -116,4 +120,17 @@ class Matern52Kernel(MaternKernel):
         return _Matern52Gram.apply(z1, z2)
 
 
-__all__ = ["Matern52Kernel"]
+@register_numeric_kernel("matern52")
+def build_matern52(space: SearchSpace, cols: torch.Tensor) -> Kernel:
+    """Matérn-5/2 ARD on numeric columns ``cols``, lengthscales in ``[0.01, 20]`` (unit-cube inputs)."""
+    return Matern52Kernel(ard_num_dims=len(cols), active_dims=cols,
+                          lengthscale_constraint=Interval(0.01, 20.0))
+
+
+@register_numeric_kernel("rbf")
+def build_rbf(space: SearchSpace, cols: torch.Tensor) -> Kernel:
+    """gpytorch's squared-exponential ARD kernel on numeric columns ``cols``, lengthscales in ``[0.01, 20]``."""
+    return RBFKernel(ard_num_dims=len(cols), active_dims=cols, lengthscale_constraint=Interval(0.01, 20.0))
+
+
+__all__ = ["Matern52Kernel", "build_matern52", "build_rbf"]

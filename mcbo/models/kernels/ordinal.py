@@ -32,6 +32,7 @@ from gpytorch.constraints import Interval
 from gpytorch.kernels import Kernel, ProductKernel
 
 from mcbo.models.kernels.matern import Matern52Kernel
+from mcbo.models.kernels.registry import register_numeric_kernel
 from mcbo.space import SearchSpace
 from mcbo.space.params import ColumnKind
 
@@ -69,6 +70,7 @@ class OrdinalKernel(Kernel):
         return torch.exp(-torch.cdist(z1, z2, p=1.0))
 
 
+@register_numeric_kernel("ordinal")
 def build_ordinal(space: SearchSpace, cols: torch.Tensor) -> Kernel:
     """Builder for ``numeric_kernel: ordinal`` over ``cols`` (the numeric columns).
 

@@ -28,6 +28,7 @@ from gpytorch.kernels import Kernel
 from linear_operator import to_dense
 
 from mcbo.models.kernels.categorical import TransformedOverlapKernel
+from mcbo.models.kernels.registry import register_nominal_kernel
 from mcbo.space import SearchSpace
 
 KINDS = ("kendall", "mallows")
@@ -132,7 +133,7 @@ class PermutationKernel(Kernel):
 
 def _build(space: SearchSpace, cols: torch.Tensor, kind: str) -> PermutationKernel:
     local = {int(c): i for i, c in enumerate(cols)}
-    groups = [[local[c] for c in range(start, stop)] for start, stop in space._permutation_groups
+    groups = [[local[c] for c in range(start, stop)] for start, stop in space.permutation_groups
               if all(c in local for c in range(start, stop))]
     if not groups:
         raise ValueError(f"nominal_kernel {kind!r} needs at least one Permutation parameter; the space has none")
@@ -142,6 +143,7 @@ def _build(space: SearchSpace, cols: torch.Tensor, kind: str) -> PermutationKern
                              other_cardinalities=space.cardinalities[cols[other]].tolist() if other else [])
 
 
+@register_nominal_kernel("kendall")
 def build_kendall(space: SearchSpace, cols: torch.Tensor) -> PermutationKernel:
     """Builder for ``nominal_kernel: kendall`` over ``cols`` (the nominal columns).
 
@@ -151,6 +153,7 @@ def build_kendall(space: SearchSpace, cols: torch.Tensor) -> PermutationKernel:
     return _build(space, cols, "kendall")
 
 
+@register_nominal_kernel("mallows")
 def build_mallows(space: SearchSpace, cols: torch.Tensor) -> PermutationKernel:
     """Builder for ``nominal_kernel: mallows`` over ``cols`` (the nominal columns).
 

@@ -52,6 +52,7 @@ from gpytorch.constraints import Interval
 from gpytorch.kernels import Kernel
 from torch.utils.checkpoint import checkpoint
 
+from mcbo.models.kernels.registry import register_nominal_kernel
 from mcbo.space import Categorical, Permutation, SearchSpace
 from mcbo.space import Sequence as SequenceParam
 
@@ -325,6 +326,7 @@ def _alphabet_of(space: SearchSpace, cols: torch.Tensor) -> list[tuple[str, list
     return out
 
 
+@register_nominal_kernel("ssk")
 def build_ssk(space: SearchSpace, cols: torch.Tensor) -> SubsequenceStringKernel:
     """Builder for ``nominal_kernel: ssk``: an SSK over ``cols`` (the nominal columns) of ``space``.
 

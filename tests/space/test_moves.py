@@ -2,7 +2,7 @@
 
 import torch
 
-from mcbo.acq_optim.moves import (
+from mcbo.space.moves import (
     all_neighbours,
     gaussian_move,
     insert_neighbours,

@@ -1,6 +1,6 @@
 """Move operators on encoded points, shared by the local searches, annealers and genetic algorithms.
 
-``SearchSpace`` already provides the single-move neighbourhood (:meth:`SearchSpace.batch_neighbours`:
+:class:`~mcbo.space.SearchSpace` provides the single-move neighbourhood (:meth:`SearchSpace.batch_neighbours`:
 a new category, an integer/ordinal grid step, a permutation swap) and one random nominal move
 (:meth:`SearchSpace.mutate`). This module adds what the search heuristics need on top:
 
@@ -21,13 +21,7 @@ from functools import lru_cache
 
 import torch
 
-from mcbo.space import SearchSpace
-from mcbo.space.params import ColumnKind
-
-
-def permutation_groups(space: SearchSpace) -> list[tuple[int, int]]:
-    """``(start, stop)`` column ranges of the space's permutation parameters."""
-    return list(space._permutation_groups)
+from mcbo.space.search_space import SearchSpace
 
 
 @lru_cache(maxsize=64)
@@ -55,7 +49,7 @@ def insert_neighbours(space: SearchSpace, X: torch.Tensor) -> tuple[torch.Tensor
     """
     r, device = X.shape[0], X.device
     blocks, owners = [], []
-    for start, stop in permutation_groups(space):
+    for start, stop in space.permutation_groups:
         maps = _insert_maps(stop - start).to(device)
         if len(maps) == 0 or r == 0:
             continue
@@ -72,7 +66,7 @@ def insert_neighbours(space: SearchSpace, X: torch.Tensor) -> tuple[torch.Tensor
 def all_neighbours(space: SearchSpace, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``space.batch_neighbours(X)`` plus the permutation insert moves: ``(N [m, d], owner [m])``."""
     N, owner = space.batch_neighbours(X)
-    if not permutation_groups(space):
+    if not space.permutation_groups:
         return N, owner
     N_ins, owner_ins = insert_neighbours(space, X)
     return torch.cat([N, N_ins]), torch.cat([owner, owner_ins])
@@ -89,7 +83,7 @@ def random_insert(
     ``groups`` restricts the choice to some ``(start, stop)`` groups (default: all). Rows are
     returned unchanged when the space has no permutation parameter.
     """
-    groups = permutation_groups(space) if groups is None else list(groups)
+    groups = space.permutation_groups if groups is None else list(groups)
     X = X.clone()
     for rows, start, stop, a, b in _random_position_pairs(groups, X.shape[0], generator, X.device):
         length = stop - start
@@ -112,7 +106,7 @@ def random_swap(
     groups: list[tuple[int, int]] | None = None,
 ) -> torch.Tensor:
     """Swap two random distinct positions of a random permutation group in every row of ``X`` ``[n, d]``."""
-    groups = permutation_groups(space) if groups is None else list(groups)
+    groups = space.permutation_groups if groups is None else list(groups)
     X = X.clone()
     for rows, start, _, a, b in _random_position_pairs(groups, X.shape[0], generator, X.device):
         va, vb = X[rows, start + a].clone(), X[rows, start + b].clone()
@@ -130,20 +124,6 @@ def random_permutation_move(
     """Per row of ``X`` ``[n, d]``: an insert move with probability ``p_insert``, else a swap (``[n, d]``)."""
     insert = (torch.rand(X.shape[0], generator=generator) < p_insert).to(X.device).unsqueeze(-1)
     return torch.where(insert, random_insert(space, X, generator, groups), random_swap(space, X, generator, groups))
-
-
-def numeric_min_steps(space: SearchSpace) -> torch.Tensor:
-    """Grid spacing of each numeric column in the unit cube ``[d_numeric]`` (0 for real columns)."""
-    steps = torch.zeros(len(space.numeric_columns), dtype=torch.float64)
-    for i, col in enumerate(space.numeric_columns.tolist()):
-        kind = space.column_kinds[col]
-        if kind is ColumnKind.ORDINAL:
-            k = int(space.cardinalities[col])
-            steps[i] = 1.0 / (k - 1) if k > 1 else 0.0
-        elif kind is ColumnKind.INTEGER:
-            n_values = (float(space._int_ub[col]) - float(space._int_lb[col])) / float(space._int_step[col]) + 1
-            steps[i] = 1.0 / (n_values - 1) if n_values > 1 else 0.0
-    return steps
 
 
 def gaussian_move(
@@ -165,7 +145,7 @@ def gaussian_move(
         return X.clone()
     lo = torch.zeros(len(cols), dtype=X.dtype, device=X.device) if lo is None else lo.to(X)
     hi = torch.ones(len(cols), dtype=X.dtype, device=X.device) if hi is None else hi.to(X)
-    scale = torch.maximum(sigma * (hi - lo), 0.6 * numeric_min_steps(space).to(X))
+    scale = torch.maximum(sigma * (hi - lo), 0.6 * space.numeric_grid_steps().to(X))
     noise = torch.randn(X.shape[0], len(cols), generator=generator, dtype=X.dtype).to(X.device)
     X = X.clone()
     X[:, cols] = torch.maximum(torch.minimum(X[:, cols] + noise * scale, hi), lo)
@@ -200,7 +180,7 @@ def random_move(
     rows_nom = (~numeric).nonzero().squeeze(-1).to(X.device)
     if len(rows_nom):
         moved = space.mutate(X[rows_nom], generator=generator)
-        if permutation_groups(space) and p_insert > 0:
+        if space.permutation_groups and p_insert > 0:
             perm_moved = _changed_permutation(space, X[rows_nom], moved)
             use_insert = perm_moved & (torch.rand(len(rows_nom), generator=generator) < p_insert).to(X.device)
             if use_insert.any():
@@ -212,7 +192,7 @@ def random_move(
 def _changed_permutation(space: SearchSpace, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
     """Rows ``[n]`` whose move changed a permutation group."""
     changed = torch.zeros(before.shape[0], dtype=torch.bool, device=before.device)
-    for start, stop in permutation_groups(space):
+    for start, stop in space.permutation_groups:
         changed |= (before[:, start:stop] != after[:, start:stop]).any(-1)
     return changed
 
@@ -235,7 +215,7 @@ def project_hamming(
     X = X.clone()
     centre = centre.to(X).reshape(1, -1)
     perm_cols = torch.zeros(space.d, dtype=torch.bool, device=X.device)
-    for start, stop in permutation_groups(space):
+    for start, stop in space.permutation_groups:
         perm_cols[start:stop] = True
     nominal = torch.zeros(space.d, dtype=torch.bool, device=X.device)
     nominal[space.nominal_columns.to(X.device)] = True
@@ -255,8 +235,8 @@ def project_hamming(
 
 
 __all__ = [
-    "all_neighbours", "gaussian_move", "insert_neighbours", "numeric_min_steps", "permutation_groups",
-    "project_hamming", "random_insert", "random_move", "random_permutation_move", "random_swap",
+    "all_neighbours", "gaussian_move", "insert_neighbours", "project_hamming", "random_insert", "random_move",
+    "random_permutation_move", "random_swap",
 ]
 
 
