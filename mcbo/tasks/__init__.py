@@ -18,10 +18,11 @@ from mcbo.tasks.pest_control import PestControl
 from mcbo.tasks.rna import RNAInverseFolding
 from mcbo.tasks.sfu import SfuTask
 from mcbo.tasks.synthetic import Ackley53, CategoricalAckley
+from mcbo.tasks.tsp import TSP
 
 __all__ = [
     "TASKS", "Ackley53", "BestOfK", "BoTorchTask", "CategoricalAckley", "Contamination", "CrashCategorical", "CrashMixed", "DPOAlignment",
     "GRPOAlignment", "Labs", "LogicSynthesis", "LogicSynthesisMixed", "MaxSat", "MissingToolError", "PestControl",
-    "PymooTask", "RNAInverseFolding", "SVRHPO", "SfuTask", "SpeculativeDecoding", "Task", "XGBoostHPO",
+    "PymooTask", "RNAInverseFolding", "SVRHPO", "SfuTask", "SpeculativeDecoding", "TSP", "Task", "XGBoostHPO",
     "botorch_task", "build_task", "pymoo_task", "register_task", "require_executable",
 ]
