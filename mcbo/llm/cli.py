@@ -170,8 +170,9 @@ def _run(args: argparse.Namespace, task: Any, embedder: Any, pool: list[str] | N
 
 def _total_usage(scorer: Any, generator: Any) -> dict[str, Any]:
     parts = [scorer.usage()] + ([generator.usage()] if generator is not scorer else [])
-    total: dict[str, Any] = {k: sum(p[k] for p in parts) for k in ("calls", "cache_hits", "attempts", "retries",
-                                                                   "prompt_tokens", "completion_tokens", "cost_usd")}
+    keys = ("calls", "failed_calls", "cache_hits", "attempts", "retries", "prompt_tokens", "completion_tokens",
+            "charged_attempts", "charged_tokens", "cost_usd")
+    total: dict[str, Any] = {k: sum(p[k] for p in parts) for k in keys}
     total["by_model"] = parts
     if scorer.budget is not None:
         total["budget"] = scorer.budget.summary()
@@ -197,11 +198,18 @@ def _print_report(task: Any, result: Any, usage: dict[str, Any]) -> None:
     money = f"${cost:.4f}" if not math.isnan(cost) else "unknown (no price)"
     print(f"spend: {usage['calls']} calls, {usage['prompt_tokens']} prompt + {usage['completion_tokens']} "
           f"completion tokens, {money}; retries: {usage['retries']}")
+    if usage["charged_attempts"]:
+        print(f"charged at their worst case ({usage['charged_tokens']} tokens, included in the spend): "
+              f"{usage['charged_attempts']} attempts whose outcome was unknown (timeouts, dropped connections, "
+              f"unreadable answers)")
     if "cache" in usage:
         print(f"cache hits: {usage['cache_hits']} responses, {usage['cache']['score_hits']} instruction scores")
     limit = usage.get("budget", {}).get("max_usd")
     if limit is not None:
         print(f"budget: ${limit:.4f}")
+    overrun = usage.get("budget", {}).get("overrun")
+    if overrun:
+        print(f"budget stopped early: {overrun}")
 
 
 def _write_outputs(out: Path, args: argparse.Namespace, task: Any, pool: Sequence[str], result: Any,

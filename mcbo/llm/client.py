@@ -11,21 +11,37 @@ below is the only one and can be tested):
 * **Client-side rate limit** (:class:`~mcbo.llm.rate_limit.RateLimiter`).
 * **Token usage and cost** of every call from the server's ``usage`` field and a user-overridable
   :class:`~mcbo.llm.pricing.PriceTable`; one row per call in :meth:`LLMClient.calls_table`.
-* **Hard budget** (:class:`~mcbo.llm.budget.Budget`): each call reserves its worst case first (prompt
-  tokens bounded by the prompt's UTF-8 bytes plus a per-message allowance, completion tokens by
-  ``max_tokens``) and is refused with :class:`~mcbo.llm.budget.BudgetExceeded` if that could pass a limit.
+* **Hard budget** (:class:`~mcbo.llm.budget.Budget`): each HTTP attempt reserves its worst case first
+  (prompt tokens bounded by the prompt's UTF-8 bytes plus a per-message allowance, completion tokens
+  by ``max_tokens``, which is sent to the server) and is refused with
+  :class:`~mcbo.llm.budget.BudgetExceeded` if that could pass a limit. What each attempt is charged:
+
+  - an answer: its reported ``usage`` (an over-report too, which then stops the budget); a missing or
+    nonsense field (negative, fractional, not a number, above 2**53) counts as its worst case;
+  - HTTP 200 without a usable choice: the same, then :class:`LLMError` (not retried);
+  - an unknown outcome (a timeout, a gateway's 502/504/524, a connection dropped after sending, an
+    unreadable body: malformed JSON or not a JSON object): the reservation, since the server may have
+    completed and billed it; retried, each retry reserving anew;
+  - any other HTTP error status, an error object sent with HTTP 200, a connection that could not be
+    opened: nothing (the server says it did not complete the call, or nothing was sent).
+
 * **Response cache** (:class:`~mcbo.llm.cache.LLMCache`): identical requests are answered from SQLite.
 
+Every failure leaves the client as :class:`LLMError` (or :class:`~mcbo.llm.budget.BudgetExceeded`),
+never as a raw ``json``/``ValueError``/SDK exception, and never leaks a reservation.
+
 The API key is read from the environment variable the user names (default ``OPENAI_API_KEY``) and
-handed to the SDK only; it is never logged, stored in the cache, or shown in ``repr``. For a
-loopback ``base_url`` (a local server: 127.0.0.0/8, ``localhost``, ``::1``) a missing key is replaced by
-a placeholder, since local servers do not check it.
+handed to the SDK only; it is never logged, stored in the cache, or shown in ``repr``, and a server
+that echoes it in an error body has it replaced by ``[redacted]`` in every message and log line. For
+a loopback ``base_url`` (a local server: 127.0.0.0/8, ``localhost``, ``::1``) a missing key is
+replaced by a placeholder, since local servers do not check it.
 """
 
 from __future__ import annotations
 
 import email.utils
 import ipaddress
+import json
 import logging
 import math
 import os
@@ -49,7 +65,16 @@ LOOPBACK_PLACEHOLDER_KEY = "sk-no-key-needed-for-loopback"
 #: Tokens allowed per message (role and chat-format tokens) on top of the content's UTF-8 bytes.
 _TOKENS_PER_MESSAGE = 8
 _RETRY_STATUS = {408, 409, 429}
+#: Statuses a gateway sends when the upstream server may still have completed (and billed) the call.
+_UNKNOWN_OUTCOME_STATUS = {502, 504, 524}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Largest token count believed in a ``usage`` field (float64 represents every integer up to it).
+MAX_USAGE_TOKENS = 2**53
+#: Replaces the API key (and any bearer token) in messages built from server replies.
+REDACTED = "[redacted]"
+_BEARER = re.compile(r"(?i)\bbearer\s+[^\s'\",}]+")
+#: httpx errors raised before a request left this machine (nothing can have been billed).
+_NOT_SENT = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout"})
 
 
 class LLMError(RuntimeError):
@@ -66,11 +91,16 @@ class ChatResult:
 
     Attributes:
         text: the assistant message's content.
-        prompt_tokens, completion_tokens: usage reported by the server (or stored with the cached answer).
-        cost_usd: what this call cost (0 for a cache hit; ``nan`` when the model has no price).
+        prompt_tokens, completion_tokens: usage reported by the server for the answer (or stored with the
+            cached answer); a missing or nonsense field counts as its worst case.
+        cost_usd: what this call cost: the answer's usage priced, plus ``charged_usd`` (0 for a cache hit;
+            ``nan`` when the model has no price).
         cached: answered from the cache, without a call.
         attempts: HTTP attempts made (0 for a cache hit).
         seconds: wall-clock time including retries and rate-limit waits.
+        charged_attempts: earlier attempts whose outcome was unknown (timeout, dropped connection,
+            unreadable answer), each charged its worst case.
+        charged_tokens, charged_usd: what those attempts were charged.
     """
 
     text: str
@@ -80,6 +110,32 @@ class ChatResult:
     cached: bool
     attempts: int
     seconds: float
+    charged_attempts: int = 0
+    charged_tokens: int = 0
+    charged_usd: float = 0.0
+
+
+@dataclass
+class _Tally:
+    """What one :meth:`LLMClient.chat` has done so far: attempts, and charges for unknown outcomes."""
+
+    attempts: int = 0
+    charged_attempts: int = 0
+    charged_tokens: int = 0
+    charged_usd: float = 0.0
+    #: usage committed for an answer that then failed (no choices): prompt, completion tokens, usd.
+    failed_answer: tuple[int, int, float] | None = None
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """A 2xx body, read: ``kind`` is ``"answer"``, ``"no_choices"``, ``"error"`` or ``"unreadable"``."""
+
+    kind: str
+    text: str = ""
+    usage: Any = None
+    detail: str = ""
+    status: int | None = None
 
 
 def is_loopback(base_url: str | None) -> bool:
@@ -230,8 +286,9 @@ class LLMClient:
         """One chat completion of ``messages`` (``[{"role": ..., "content": ...}, ...]``).
 
         Raises:
-            BudgetExceeded: the call could pass a budget limit (nothing was sent).
-            LLMError: a non-retryable error, or every retry failed.
+            BudgetExceeded: the call, or its next retry, could pass a budget limit (that attempt was not sent).
+            LLMError: a non-retryable error, an answer without a usable choice, or every retry failed (never a
+                raw ``json``/SDK exception; the API key is redacted from the message).
         """
         messages = _check_messages(messages)
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
@@ -249,30 +306,57 @@ class LLMClient:
                 self._record(result)
                 return result
         prompt_bound = prompt_token_bound(messages)
-        usd_bound = self.price.cost(prompt_bound, max_tokens) if self.price is not None else 0.0
-        reservation = self.budget.reserve(prompt_bound + max_tokens, usd_bound) if self.budget is not None else None
+        tally = _Tally()
         try:
-            response, attempts = self._send(messages, max_tokens, temperature, seed, stop, prompt_bound + max_tokens)
+            text, pt, ct, cost = self._send(messages, max_tokens, temperature, seed, stop, prompt_bound, tally)
         except BaseException:
-            if reservation is not None:
-                self.budget.release(reservation)  # type: ignore[union-attr]
+            self._record_failure(tally, time.perf_counter() - start)
             raise
-        text, pt, ct = _parse(response, prompt_bound, max_tokens)
-        cost = self.price.cost(pt, ct) if self.price is not None else float("nan")
-        self._settle(reservation, pt, ct, cost)
         if self.cache is not None:
             self.cache.put_response(key, self.model, text, pt, ct)
-        result = ChatResult(text, pt, ct, cost, False, attempts, time.perf_counter() - start)
+        charged = tally.charged_usd if self.price is not None else float("nan")
+        result = ChatResult(text, pt, ct, cost + charged, False, tally.attempts, time.perf_counter() - start,
+                            tally.charged_attempts, tally.charged_tokens, charged)
         self._record(result)
         return result
 
-    def _settle(self, reservation: Reservation | None, pt: int, ct: int, cost: float) -> None:
-        if self.budget is not None and reservation is not None:
-            self.budget.commit(reservation, pt, ct, 0.0 if math.isnan(cost) else cost)
+    # ------------------------------------------------------------ attempts
+    def _reserve(self, prompt_bound: int, max_tokens: int) -> Reservation | None:
+        """Hold one attempt's worst case in the budget (:class:`BudgetExceeded` if it could pass a limit)."""
+        if self.budget is None:
+            return None
+        usd = self.price.cost(prompt_bound, max_tokens) if self.price is not None else 0.0
+        return self.budget.reserve(prompt_bound + max_tokens, usd)
+
+    def _release(self, reservation: Reservation | None) -> None:
+        """The attempt certainly cost nothing (the server said it failed, or nothing was sent)."""
+        if reservation is not None:
+            self.budget.release(reservation)  # type: ignore[union-attr]
+
+    def _charge(self, reservation: Reservation | None, prompt_bound: int, max_tokens: int, tally: _Tally,
+                why: str) -> None:
+        """The attempt's outcome is unknown: it may have been billed, so its worst case is recorded."""
+        usd = self.price.cost(prompt_bound, max_tokens) if self.price is not None else 0.0
+        tally.charged_attempts += 1
+        tally.charged_tokens += prompt_bound + max_tokens
+        tally.charged_usd += usd
+        if reservation is not None:
+            self.budget.commit(reservation, prompt_bound, max_tokens, usd)  # type: ignore[union-attr]
+        logger.warning("%s: %s; the attempt may have been billed, so its worst case (%d tokens, $%.6f) is "
+                       "charged", self.model, why, prompt_bound + max_tokens, usd)
+
+    def _settle(self, reservation: Reservation | None, usage: Any, prompt_bound: int,
+                max_tokens: int) -> tuple[int, int, float]:
+        """Record an answer's reported usage (nonsense fields: their worst case); tokens and cost."""
+        pt, ct = _usage(usage, prompt_bound, max_tokens)
+        cost = self.price.cost(pt, ct) if self.price is not None else float("nan")
+        if reservation is not None:
+            self.budget.commit(reservation, pt, ct, 0.0 if math.isnan(cost) else cost)  # type: ignore[union-attr]
+        return pt, ct, cost
 
     def _send(self, messages: list[dict[str, str]], max_tokens: int, temperature: float, seed: int | None,
-              stop: Sequence[str] | None, token_bound: int) -> tuple[Any, int]:
-        """POST with retries; returns the SDK response and the number of attempts."""
+              stop: Sequence[str] | None, prompt_bound: int, tally: _Tally) -> tuple[str, int, int, float]:
+        """POST with retries, each attempt reserving its worst case; the answer, its usage and its cost."""
         oa = self._openai
         kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": float(temperature),
                                   self.token_param: max_tokens}
@@ -280,29 +364,81 @@ class LLMClient:
             kwargs["seed"] = int(seed)
         if stop:
             kwargs["stop"] = list(stop)
-        attempt = 0
         while True:
-            attempt += 1
-            if self.rate_limiter is not None:
-                self.rate_limiter.acquire(token_bound)
+            reservation = self._reserve(prompt_bound, max_tokens)
+            tally.attempts += 1
+            attempt = tally.attempts
+            status: int | None = None
+            wait: float | None = None
             try:
-                return self._client.chat.completions.create(**kwargs), attempt
+                if self.rate_limiter is not None:
+                    self.rate_limiter.acquire(prompt_bound + max_tokens)
+            except BaseException:
+                self._release(reservation)  # nothing was sent
+                raise
+            try:
+                raw = self._client.chat.completions.with_raw_response.create(**kwargs)
+                body = raw.text
             except oa.APIStatusError as err:
                 status = int(err.status_code)
+                reason = f"HTTP {status} ({self._short(err, 120)})"
+                if status in _UNKNOWN_OUTCOME_STATUS:
+                    self._charge(reservation, prompt_bound, max_tokens, tally, reason)
+                else:
+                    self._release(reservation)
                 if status not in _RETRY_STATUS and status < 500:
-                    raise LLMError(f"{self.model}: HTTP {status} from the server: {_short(err)}", status) from None
+                    raise LLMError(f"{self.model}: HTTP {status} from the server: {self._short(err)}",
+                                   status) from None
                 headers = dict(err.response.headers) if err.response is not None else {}
-                reason, wait = f"HTTP {status}", parse_retry_after(headers)
-                last: Exception = err
+                wait = parse_retry_after(headers)
             except oa.APIConnectionError as err:  # includes APITimeoutError
-                reason = "timeout" if isinstance(err, oa.APITimeoutError) else f"connection error ({_short(err)})"
-                wait, last, status = None, err, None
+                kind = type(err.__cause__).__name__ if err.__cause__ is not None else ""
+                reason = "timeout" if isinstance(err, oa.APITimeoutError) else f"connection error ({kind or 'unknown'})"
+                if kind in _NOT_SENT:
+                    self._release(reservation)
+                else:
+                    self._charge(reservation, prompt_bound, max_tokens, tally, reason)
+            except oa.OpenAIError as err:  # any other SDK failure: the request may have been served
+                reason = f"{type(err).__name__} ({self._short(err, 120)})"
+                self._charge(reservation, prompt_bound, max_tokens, tally, reason)
+            except BaseException:  # interrupted (or a bug): the request may be out, so it is charged
+                self._charge(reservation, prompt_bound, max_tokens, tally, "the attempt was interrupted")
+                raise
+            else:
+                reply = _read_reply(body)
+                if reply.kind == "answer":
+                    pt, ct, cost = self._settle(reservation, reply.usage, prompt_bound, max_tokens)
+                    return reply.text, pt, ct, cost
+                if reply.kind == "no_choices":
+                    pt, ct, cost = self._settle(reservation, reply.usage, prompt_bound, max_tokens)
+                    tally.failed_answer = (pt, ct, cost)
+                    raise LLMError(f"{self.model}: the server answered without a usable choice "
+                                   f"({self._redact(reply.detail)})")
+                if reply.kind == "error":
+                    self._release(reservation)
+                    status = reply.status
+                    if status is None or (status not in _RETRY_STATUS and status < 500):
+                        raise LLMError(f"{self.model}: the server sent an error with HTTP 200: "
+                                       f"{self._redact(reply.detail)}", status)
+                    reason = f"error with HTTP 200 ({self._redact(reply.detail)[:120]})"
+                else:  # unreadable: the server answered, but what it billed cannot be read
+                    reason = f"unreadable answer ({self._redact(reply.detail)})"
+                    self._charge(reservation, prompt_bound, max_tokens, tally, reason)
             if attempt > self.max_retries:
-                raise LLMError(f"{self.model}: gave up after {attempt} attempts; last error: {reason}",
-                               status) from last
+                raise LLMError(f"{self.model}: gave up after {attempt} attempts; last error: {reason}", status)
             delay = self._delay(attempt, wait)
             logger.warning("%s: %s; retry %d/%d in %.2fs", self.model, reason, attempt, self.max_retries, delay)
             self.sleep(delay)
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the API key or any bearer token (servers may echo them in error bodies)."""
+        key = getattr(self._client, "api_key", None)
+        if isinstance(key, str) and len(key) >= 4:
+            text = text.replace(key, REDACTED)
+        return _BEARER.sub(f"Bearer {REDACTED}", text)
+
+    def _short(self, err: Exception, limit: int = 200) -> str:
+        return _short(self._redact(str(err)), limit)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Wait before retry number ``attempt``: the server's Retry-After, else jittered backoff."""
@@ -319,33 +455,54 @@ class LLMClient:
     def _record(self, result: ChatResult) -> None:
         row = asdict(result)
         row.pop("text")
-        row["model"] = self.model
+        row["model"], row["ok"] = self.model, True
+        with self._lock:
+            self._calls.append(row)
+
+    def _record_failure(self, tally: _Tally, seconds: float) -> None:
+        """A row for a failed :meth:`chat` that was charged something (else it cost nothing: no row)."""
+        pt, ct, cost = tally.failed_answer or (0, 0, 0.0)
+        if tally.charged_attempts == 0 and tally.failed_answer is None:
+            return
+        charged = tally.charged_usd if self.price is not None else float("nan")
+        self._record_row({"model": self.model, "ok": False, "prompt_tokens": pt, "completion_tokens": ct,
+                          "cost_usd": cost + charged, "cached": False, "attempts": tally.attempts,
+                          "seconds": seconds, "charged_attempts": tally.charged_attempts,
+                          "charged_tokens": tally.charged_tokens, "charged_usd": charged})
+
+    def _record_row(self, row: dict[str, Any]) -> None:
         with self._lock:
             self._calls.append(row)
 
     def calls_table(self) -> "Any":
-        """One row per :meth:`chat` (pandas DataFrame): tokens, cost, cached, attempts, seconds."""
+        """One row per :meth:`chat` that was answered or charged (pandas DataFrame): ``ok``, tokens, cost,
+        cached, attempts, seconds, and the attempts charged their worst case (unknown outcome)."""
         import pandas as pd
 
         with self._lock:
             rows = list(self._calls)
-        columns = ["model", "prompt_tokens", "completion_tokens", "cost_usd", "cached", "attempts", "seconds"]
+        columns = ["model", "ok", "prompt_tokens", "completion_tokens", "cost_usd", "cached", "attempts", "seconds",
+                   "charged_attempts", "charged_tokens", "charged_usd"]
         return pd.DataFrame(rows, columns=columns)
 
     def usage(self) -> dict[str, Any]:
-        """Totals over this client's calls: calls made, cache hits, attempts, tokens and dollars."""
+        """Totals over this client's calls: calls answered, failed calls that were charged, cache hits,
+        attempts, tokens (reported, and charged for unknown outcomes) and dollars (all of it)."""
         with self._lock:
             rows = list(self._calls)
         paid = [r for r in rows if not r["cached"]]
         costs = [r["cost_usd"] for r in paid]
         return {
             "model": self.model,
-            "calls": len(paid),
+            "calls": sum(r["ok"] for r in paid),
+            "failed_calls": sum(not r["ok"] for r in paid),
             "cache_hits": len(rows) - len(paid),
             "attempts": sum(r["attempts"] for r in paid),
             "retries": sum(r["attempts"] - 1 for r in paid),
             "prompt_tokens": sum(r["prompt_tokens"] for r in paid),
             "completion_tokens": sum(r["completion_tokens"] for r in paid),
+            "charged_attempts": sum(r["charged_attempts"] for r in paid),
+            "charged_tokens": sum(r["charged_tokens"] for r in paid),
             "cost_usd": float(sum(costs)) if self.price is not None else float("nan"),
         }
 
@@ -377,18 +534,60 @@ def _check_messages(messages: Sequence[Mapping[str, str]]) -> list[dict[str, str
     return out
 
 
-def _parse(response: Any, prompt_bound: int, max_tokens: int) -> tuple[str, int, int]:
-    """Text and usage of a chat completion; without a usage field, the worst-case bounds are counted."""
-    choices = getattr(response, "choices", None) or []
-    if not choices:
-        raise LLMError("the server returned no choices")
-    text = choices[0].message.content or ""
-    usage = getattr(response, "usage", None)
-    if usage is None or usage.prompt_tokens is None or usage.completion_tokens is None:
+def _read_reply(body: str) -> _Reply:
+    """Classify a 2xx body: an answer, a completion without a usable choice, an error object, or unreadable."""
+    try:
+        data = json.loads(body)
+    except ValueError as err:  # json.JSONDecodeError, or text that is not UTF-8
+        return _Reply("unreadable", detail=f"malformed JSON: {_short(str(err), 80)}")
+    if not isinstance(data, dict):
+        kind = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(data), "null")
+        return _Reply("unreadable", detail=f"a JSON {kind}, not an object")
+    choices = data.get("choices")
+    if "error" in data and not choices:
+        error = data["error"]
+        message = error.get("message", error) if isinstance(error, dict) else error
+        code = error.get("code", error.get("status")) if isinstance(error, dict) else None
+        status = int(code) if isinstance(code, int) and not isinstance(code, bool) else None
+        if isinstance(code, str) and code.isdigit():
+            status = int(code)
+        return _Reply("error", detail=_short(str(message)), status=status)
+    usage = data.get("usage")
+    if not isinstance(choices, list) or not choices:
+        return _Reply("no_choices", usage=usage, detail="no choices")
+    first = choices[0]
+    message = first.get("message") if isinstance(first, dict) else None
+    content = message.get("content") if isinstance(message, dict) else None
+    if message is None or not (content is None or isinstance(content, str)):
+        return _Reply("no_choices", usage=usage, detail="the first choice has no text message")
+    return _Reply("answer", text=content or "", usage=usage)
+
+
+def _count(value: Any) -> int | None:
+    """``value`` as a token count when it is one (an integer in [0, 2**53]), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    count = int(value)
+    return count if 0 <= count <= MAX_USAGE_TOKENS else None
+
+
+def _usage(usage: Any, prompt_bound: int, max_tokens: int) -> tuple[int, int]:
+    """Prompt and completion tokens of a ``usage`` object; a missing or nonsense field counts as its worst case."""
+    if not isinstance(usage, dict):
         logger.warning("response without token usage: counting the worst case (%d + %d tokens)", prompt_bound,
                        max_tokens)
-        return text, prompt_bound, max_tokens
-    return text, int(usage.prompt_tokens), int(usage.completion_tokens)
+        return prompt_bound, max_tokens
+    out = []
+    for name, bound in (("prompt_tokens", prompt_bound), ("completion_tokens", max_tokens)):
+        count = _count(usage.get(name))
+        if count is None:
+            logger.warning("server reported nonsense usage %s=%s: counting its worst case, %d tokens", name,
+                           _short(repr(usage.get(name)), 40), bound)
+            count = bound
+        out.append(count)
+    return out[0], out[1]
 
 
 def _short(err: Exception, limit: int = 200) -> str:

@@ -399,7 +399,47 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if payload.get("version") != CHECKPOINT_VERSION:
         raise ValueError(f"checkpoint {str(path)!r} has version {payload.get('version')!r}; this mcbo reads "
                          f"version {CHECKPOINT_VERSION}; retrain it with `mcbo meta-train`")
+    _check_payload(payload, f"checkpoint {str(path)!r}")
     return payload
+
+
+def _check_payload(payload: dict[str, Any], where: str) -> None:
+    """Raise one ``ValueError`` naming the first malformed field of a checkpoint payload and what is allowed."""
+    def bad(field: str, allowed: str, got: Any) -> ValueError:
+        return ValueError(f"{where} is malformed: field {field!r} must be {allowed}, got {got!r:.120}")
+
+    if not isinstance(payload.get("space"), dict):
+        raise bad("space", "a search-space dict (SearchSpace.to_dict())", payload.get("space"))
+    try:
+        SearchSpace.from_dict(payload["space"])
+    except ValueError as err:
+        raise ValueError(f"{where} is malformed: field 'space' is not a valid search space: {err}") from None
+    if not isinstance(payload.get("space_signature"), str):
+        raise bad("space_signature", "a string (SearchSpace.signature())", payload.get("space_signature"))
+    arch = payload.get("arch")
+    if not isinstance(arch, dict):
+        raise bad("arch", f"a dict with keys {sorted(DEFAULT_ARCH)} and 'n_features'", arch)
+    allowed = {"n_features", *DEFAULT_ARCH}
+    unknown = sorted(set(arch) - allowed, key=str)
+    if unknown:
+        raise bad("arch", f"a dict with keys among {sorted(allowed)}", f"unknown key(s) {unknown}")
+    for key, value in arch.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise bad(f"arch.{key}", "a positive integer", value)
+    if "n_features" not in arch:
+        raise bad("arch.n_features", "a positive integer", None)
+    weights = payload.get("state_dict")
+    if not isinstance(weights, dict) or not weights:
+        raise bad("state_dict", "a non-empty dict of tensors (the network's weights)", type(weights).__name__)
+    for key, value in weights.items():
+        if not isinstance(value, torch.Tensor):
+            raise bad(f"state_dict.{key}", "a tensor", type(value).__name__)
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise bad(f"state_dict.{key}", "a tensor of finite numbers", "non-finite values (NaN or inf)")
+    if "borders" not in weights:
+        raise bad("state_dict.borders", "the predictive head's bucket borders (a tensor)", None)
+    if not isinstance(payload.get("info", {}), dict):
+        raise bad("info", "a dict", payload.get("info"))
 
 
 def check_space(payload: dict[str, Any], space: SearchSpace, where: str = "checkpoint") -> None:
@@ -435,11 +475,21 @@ def load_checkpoint(
     trained_space = SearchSpace.from_dict(payload["space"])
     arch = dict(payload["arch"])
     n_features = arch.pop("n_features")
-    arch.pop("n_buckets", None)
+    n_buckets = arch.pop("n_buckets", None)
     if n_features != Featuriser(trained_space).n_features:
         raise ValueError(f"checkpoint {str(path)!r}: stored n_features={n_features} does not match its space")
-    net = TNPNetwork(n_features, payload["state_dict"]["borders"], **arch)
-    net.load_state_dict(payload["state_dict"])
+    borders = payload["state_dict"]["borders"]
+    if n_buckets is not None and borders.numel() != n_buckets + 1:
+        raise ValueError(f"checkpoint {str(path)!r} is malformed: field 'state_dict.borders' must hold "
+                         f"arch.n_buckets + 1 = {n_buckets + 1} values, got {borders.numel()}")
+    try:
+        net = TNPNetwork(n_features, borders, **arch)
+        net.load_state_dict(payload["state_dict"])
+    except (ValueError, RuntimeError) as err:  # bad borders or arch; weights of the wrong names or shapes
+        detail = " ".join(str(err).split())
+        raise ValueError(f"checkpoint {str(path)!r} is malformed: its 'state_dict' does not fit its 'arch' (the "
+                         f"weights save_checkpoint writes for that architecture are allowed): "
+                         f"{detail[:400]}") from None
     net.to(map_location)
     info = dict(payload.get("info", {}))
     info["space"] = trained_space

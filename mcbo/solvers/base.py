@@ -13,6 +13,7 @@ Subclasses implement :meth:`Solver._suggest` on encoded tensors and may override
 from __future__ import annotations
 
 import base64
+import binascii
 import decimal
 import json
 import logging
@@ -66,6 +67,10 @@ def _eval_seconds(value: Any) -> float:
 
 _MAX_RANDOM_DRAWS = 20  # batches of 64 random points tried before enumerating the space
 _MAX_ENUMERATED = 100_000
+#: Most points one :meth:`Solver.ask` proposes (a batch is ``[n, d]`` tensors and an ``O(n^2)`` repeat check).
+MAX_ASK = 10_000
+#: Statuses of a saved record.
+_STATUSES = ("ok", "failed")
 
 
 class SearchSpaceExhausted(RuntimeError):
@@ -120,11 +125,15 @@ class Solver(ABC):
         No point is proposed twice: a point already evaluated (successfully or not), pending, or earlier in the
         same batch is replaced by a random new feasible point.
 
+        Args:
+            n: points to propose, ``1 <= n <= MAX_ASK`` (10 000); ask in several batches for more.
+
         Raises:
             SearchSpaceExhausted: when no new feasible point can be found (a small finite space fully tried).
         """
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"ask(n): n must be a positive integer, got {n!r}")
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 1 <= n <= MAX_ASK:
+            raise ValueError(f"ask(n): n must be a positive integer of at most {MAX_ASK} (points proposed in one "
+                             f"batch; ask in several batches for more), got {n!r}")
         start = time.perf_counter()
         self.last_timings = {"fit_seconds": 0.0, "acq_seconds": 0.0}
         X = self._replace_repeats(self._suggest(int(n)))
@@ -405,23 +414,34 @@ class Solver(ABC):
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a state produced by :meth:`state_dict` on a solver built the same way."""
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"unsupported solver state version {state.get('version')!r}; expected {STATE_VERSION}")
-        if state.get("space") != self.space.to_dict():
-            raise ValueError("saved state belongs to a different search space")
-        if state.get("solver") != self.name:
-            raise ValueError(f"saved state belongs to solver {state.get('solver')!r}, not {self.name!r}")
-        records = list(state["records"])
-        ok = [r for r in records if r["status"] == "ok"]
-        self._records = [dict(r) for r in records]
-        self._pending = [dict(p) for p in state["pending"]]
-        self.X = self.space.encode([r["point"] for r in ok], dtype=self.dtype).to(self.device)
+        """Restore a state produced by :meth:`state_dict` on a solver built the same way.
+
+        The state is checked before anything changes: a malformed one (hand-edited, truncated, from another
+        solver or space) raises one ``ValueError`` naming the field and what is allowed, and leaves the solver
+        as it was.
+        """
+        checked = _checked_state(self, state)
+        backup = (self._records, self._pending, self.X, self.y, self.np_rng.bit_generator.state,
+                  self.torch_gen.get_state(), self._extra_state())
+        self._records, self._pending = checked["records"], checked["pending"]
+        ok = [r for r in self._records if r["status"] == "ok"]
+        self.X = (self.space.encode([r["point"] for r in ok], dtype=self.dtype).to(self.device) if ok
+                  else torch.empty(0, self.space.d, dtype=self.dtype, device=self.device))
         self.y = torch.tensor([r["value"] for r in ok], dtype=self.dtype, device=self.device)
-        self.np_rng.bit_generator.state = state["np_rng"]
-        raw = np.frombuffer(base64.b64decode(state["torch_gen"]), dtype=np.uint8).copy()
-        self.torch_gen.set_state(torch.from_numpy(raw))
-        self._load_extra_state(dict(state.get("extra", {})))
+        self.np_rng.bit_generator.state = checked["np_rng"]
+        self.torch_gen.set_state(checked["torch_gen"])
+        try:
+            self._load_extra_state(checked["extra"])
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError, RuntimeError) as err:
+            self._records, self._pending, self.X, self.y = backup[:4]
+            self.np_rng.bit_generator.state = backup[4]
+            self.torch_gen.set_state(backup[5])
+            try:
+                self._load_extra_state(backup[6])
+            except Exception:  # noqa: BLE001 -- best effort; the error below is what the caller must see
+                logger.warning("%s: could not restore the state held before the failed load", self.name)
+            raise ValueError(f"solver state field 'extra' is not a valid {self.name} state (what save() writes "
+                             f"for this solver): {type(err).__name__}: {err}") from None
 
     def save(self, path: str | Path) -> None:
         """Write :meth:`state_dict` as JSON to ``path`` (atomically)."""
@@ -431,8 +451,126 @@ class Solver(ABC):
         tmp.replace(path)
 
     def load(self, path: str | Path) -> None:
-        """Restore the state saved at ``path`` by :meth:`save`."""
-        self.load_state_dict(json.loads(Path(path).read_text()))
+        """Restore the state saved at ``path`` by :meth:`save`.
+
+        Raises:
+            ValueError: naming the file, the bad field and what is allowed, when the file is not valid JSON or
+                not a state of this solver and space (see :meth:`load_state_dict`).
+        """
+        text = Path(path).read_text()
+        try:
+            state = json.loads(text)
+        except ValueError as err:
+            raise ValueError(f"solver state file {str(path)!r} is not valid JSON: {err}") from None
+        try:
+            self.load_state_dict(state)
+        except ValueError as err:
+            raise ValueError(f"solver state file {str(path)!r}: {err}") from None
+
+
+def _checked_state(solver: Solver, state: Any) -> dict[str, Any]:
+    """The parts of a saved ``state`` that :meth:`Solver.load_state_dict` restores, checked and normalised.
+
+    Raises:
+        ValueError: naming the first bad field (``records[3].status``, ``np_rng``, ...) and what is allowed.
+    """
+    if not isinstance(state, Mapping):
+        raise ValueError(f"solver state must be a JSON object (what save() writes), got {type(state).__name__}")
+    if state.get("version") != STATE_VERSION:
+        raise ValueError(f"unsupported solver state version {state.get('version')!r}; expected {STATE_VERSION}")
+    if state.get("space") != solver.space.to_dict():
+        raise ValueError("saved state belongs to a different search space")
+    if state.get("solver") != solver.name:
+        raise ValueError(f"saved state belongs to solver {state.get('solver')!r}, not {solver.name!r}")
+    missing = [k for k in ("records", "pending", "np_rng", "torch_gen") if k not in state]
+    if missing:
+        raise ValueError(f"solver state is missing field(s) {missing}")
+    records = _field_list(state["records"], "records")
+    pending = _field_list(state["pending"], "pending")
+    checked_records = [_checked_record(solver.space, r, i) for i, r in enumerate(records)]
+    checked_pending = []
+    for i, entry in enumerate(pending):
+        where = f"pending[{i}]"
+        if not isinstance(entry, Mapping) or "point" not in entry:
+            raise ValueError(f"solver state field {where} must be an object with a 'point', got {entry!r:.200}")
+        checked_pending.append({"point": _checked_point(solver.space, entry["point"], f"{where}.point"),
+                                "ask_seconds": _seconds(entry.get("ask_seconds"), f"{where}.ask_seconds")})
+    probe = type(solver.np_rng.bit_generator)()
+    try:
+        probe.state = state["np_rng"]
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
+        raise ValueError(f"solver state field 'np_rng' is not a numpy {type(probe).__name__} state (a "
+                         f"bit_generator state dict as save() writes it): {type(err).__name__}: {err}") from None
+    try:
+        if not isinstance(state["torch_gen"], str):
+            raise TypeError(f"got {type(state['torch_gen']).__name__}")
+        raw = np.frombuffer(base64.b64decode(state["torch_gen"], validate=True), dtype=np.uint8).copy()
+        torch_state = torch.from_numpy(raw)
+        torch.Generator().set_state(torch_state)
+    except (TypeError, ValueError, binascii.Error, RuntimeError) as err:
+        raise ValueError(f"solver state field 'torch_gen' is not a torch generator state (the base64 string "
+                         f"save() writes): {type(err).__name__}: {err}") from None
+    extra = state.get("extra", {})
+    if not isinstance(extra, Mapping):
+        raise ValueError(f"solver state field 'extra' must be an object, got {type(extra).__name__}")
+    return {"records": checked_records, "pending": checked_pending, "np_rng": state["np_rng"],
+            "torch_gen": torch_state, "extra": dict(extra)}
+
+
+def _field_list(value: Any, field: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"solver state field {field!r} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _checked_point(space: SearchSpace, point: Any, where: str) -> dict[str, Any]:
+    try:
+        return space.validate(point)
+    except ValueError as err:
+        raise ValueError(f"solver state field {where} is not a point of the search space: {err}") from None
+
+
+def _seconds(value: Any, where: str) -> float:
+    """A saved duration: a non-negative number, or ``null``/NaN when unknown."""
+    if value is None:
+        return float("nan")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or math.isinf(value):
+        raise ValueError(f"solver state field {where} must be a non-negative number or null, got {value!r:.100}")
+    return float(value)
+
+
+def _checked_record(space: SearchSpace, record: Any, i: int) -> dict[str, Any]:
+    """Record ``i`` of a saved history: index ``i``, a valid point, status ``ok`` with a finite value or
+    ``failed`` with NaN/null, an error string and two durations."""
+    where = f"records[{i}]"
+    keys = ("index", "point", "value", "status", "error")
+    if not isinstance(record, Mapping) or any(k not in record for k in keys):
+        raise ValueError(f"solver state field {where} must be an object with keys {list(keys)} (and ask_seconds, "
+                         f"eval_seconds), got {record!r:.200}")
+    index = record["index"]
+    if isinstance(index, bool) or not isinstance(index, int) or index != i:
+        raise ValueError(f"solver state field {where}.index is {index!r}; allowed: {i} (records are numbered "
+                         f"0, 1, 2, ... in order, each once)")
+    status = record["status"]
+    if status not in _STATUSES:
+        raise ValueError(f"solver state field {where}.status is {status!r}; allowed: {list(_STATUSES)}")
+    value = record["value"]
+    if status == "ok":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"solver state field {where}.value is {value!r:.100} with status 'ok'; allowed: a "
+                             f"finite number (a failed evaluation has status 'failed')")
+        value = float(value)
+    else:
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            raise ValueError(f"solver state field {where}.value is {value!r:.100} with status 'failed'; allowed: "
+                             f"NaN or null")
+        value = float("nan")
+    if not isinstance(record["error"], str):
+        raise ValueError(f"solver state field {where}.error must be a string, got {record['error']!r:.100}")
+    return {"index": i, "point": _checked_point(space, record["point"], f"{where}.point"), "value": value,
+            "status": status, "error": record["error"],
+            "ask_seconds": _seconds(record.get("ask_seconds"), f"{where}.ask_seconds"),
+            "eval_seconds": _seconds(record.get("eval_seconds"), f"{where}.eval_seconds")}
 
 
 def _json_default(obj: Any) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from abc import ABC, abstractmethod
 from enum import Enum
 from typing import Any, ClassVar, Sequence as SequenceType
@@ -50,6 +51,50 @@ def _check_name(name: Any) -> str:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _brief(value: Any, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a 400-digit bound would swamp the message)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _is_finite_float(value: Any) -> bool:
+    """Whether ``value`` is a real number (not a bool) that float64 holds as a finite value."""
+    if not _is_number(value):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int beyond float64
+        return False
+
+
+#: Integer bounds must lie in ``[-MAX_EXACT_INT, MAX_EXACT_INT]`` and span at most ``MAX_EXACT_INT``:
+#: float64 (the encoded tensors) represents every integer up to ``2**53`` exactly.
+MAX_EXACT_INT = 2**53
+
+
+def _is_nan(value: Any) -> bool:
+    """Whether ``value`` is a NaN (float, numpy or Decimal): it equals nothing, not even itself."""
+    try:
+        return bool(value != value)
+    except Exception:  # noqa: BLE001 -- a value whose comparison fails is not NaN (hashability is checked elsewhere)
+        return False
+
+
+def _check_hashable(name: str, values: SequenceType[Any], label: str) -> None:
+    for v in values:
+        try:
+            hash(v)
+        except TypeError:
+            raise ValueError(f"parameter {name!r}: {label} must hold hashable values, got {v!r}") from None
+
+
+def _check_no_nan(name: str, values: SequenceType[Any], label: str) -> None:
+    for v in values:
+        if _is_nan(v):
+            raise ValueError(f"parameter {name!r}: {label} must not hold NaN (it equals no value, so it could "
+                             f"never be chosen or told), got {list(values)!r}")
 
 
 class Param(ABC):
@@ -111,12 +156,16 @@ class _NumericParam(Param):
 
     def __init__(self, name: str, lb: float, ub: float, log: bool = False) -> None:
         super().__init__(name)
-        if not _is_number(lb) or not _is_number(ub) or not (math.isfinite(lb) and math.isfinite(ub)):
-            raise ValueError(f"parameter {name!r}: bounds must be finite numbers, got lb={lb!r}, ub={ub!r}")
+        if not (_is_finite_float(lb) and _is_finite_float(ub)):
+            raise ValueError(f"parameter {name!r}: bounds must be finite numbers (within float64), got "
+                             f"lb={_brief(lb)}, ub={_brief(ub)}")
         if lb >= ub:
             raise ValueError(f"parameter {name!r}: lower bound must be below upper bound, got lb={lb!r} >= ub={ub!r}")
         if log and lb <= 0:
             raise ValueError(f"parameter {name!r}: log scale needs a positive lower bound, got lb={lb!r}")
+        if not log and not math.isfinite(float(ub) - float(lb)):
+            raise ValueError(f"parameter {name!r}: the range [{lb!r}, {ub!r}] is too wide: ub - lb overflows "
+                             f"float64 (at most {sys.float_info.max:.4g}); narrow the bounds")
         self.lb, self.ub, self.log = lb, ub, bool(log)
 
     @property
@@ -164,18 +213,35 @@ class Real(_NumericParam):
 
 
 class Integer(_NumericParam):
-    """An integer parameter ``lb, lb + step, ..., <= ub``, optionally on a log scale."""
+    """An integer parameter ``lb, lb + step, ..., <= ub``, optionally on a log scale.
+
+    ``ub`` is lowered to the last grid point ``lb + k * step <= ub``. Allowed: ``lb < ub`` inside
+    ``[-2**53, 2**53]`` with ``ub - lb <= 2**53`` (float64 represents those integers exactly), and
+    ``1 <= step <= ub - lb`` (a larger step would leave ``lb`` as the only value: a constant, not a
+    parameter).
+    """
 
     type_name = "integer"
 
     def __init__(self, name: str, lb: int, ub: int, log: bool = False, step: int = 1) -> None:
         for label, bound in (("lb", lb), ("ub", ub), ("step", step)):
-            if not (_is_number(bound) and float(bound).is_integer()):
+            if not (isinstance(bound, numbers.Integral) and not isinstance(bound, bool)
+                    or _is_finite_float(bound) and float(bound).is_integer()):
                 raise ValueError(f"parameter {name!r}: {label} must be an integer, got {bound!r}")
+        for label, bound in (("lb", lb), ("ub", ub)):
+            if abs(int(bound)) > MAX_EXACT_INT:
+                raise ValueError(f"parameter {name!r}: {label}={_brief(bound)} is outside [-2**53, 2**53], the "
+                                 f"integers float64 represents exactly; use a Real (or rescale the parameter)")
+        if int(ub) - int(lb) > MAX_EXACT_INT:
+            raise ValueError(f"parameter {name!r}: the range [{lb!r}, {ub!r}] spans more than 2**53 integers, "
+                             f"which float64 cannot tell apart; narrow it or use a Real")
         if step < 1:
             raise ValueError(f"parameter {name!r}: step must be >= 1, got {step!r}")
         if log and step != 1:
             raise ValueError(f"parameter {name!r}: step {step!r} cannot be combined with log scale")
+        if int(lb) < int(ub) and int(step) > int(ub) - int(lb):
+            raise ValueError(f"parameter {name!r}: step {step!r} is larger than the range ub - lb = "
+                             f"{int(ub) - int(lb)}, so lb would be the only value; allowed: 1 <= step <= ub - lb")
         super().__init__(name, int(lb), int(ub), log)
         self.step = int(step)
         self.ub = self.lb + ((self.ub - self.lb) // self.step) * self.step
@@ -220,6 +286,7 @@ class _ChoiceParam(Param):
                 seen.add(key)
             except TypeError:
                 raise ValueError(f"parameter {name!r}: {label} must hold hashable values, got {v!r}") from None
+        _check_no_nan(name, values, label)
         self.values = values
 
     def index_of(self, value: Any) -> int:
@@ -337,6 +404,8 @@ class Permutation(Param):
             items = list(range(int(items)))
         if isinstance(items, (str, bytes)) or not isinstance(items, SequenceType) or len(items) < 2:
             raise ValueError(f"parameter {name!r}: items must be a list of at least 2 values, got {items!r}")
+        _check_hashable(name, items, "items")
+        _check_no_nan(name, items, "items")
         if len(set(items)) != len(items):
             raise ValueError(f"parameter {name!r}: items must be distinct, got {list(items)!r}")
         self.items = list(items)
@@ -388,6 +457,8 @@ class Sequence(Param):
             alphabet = list(alphabet)
         if not isinstance(alphabet, SequenceType) or len(alphabet) < 1:
             raise ValueError(f"parameter {name!r}: alphabet must be a non-empty list, got {alphabet!r}")
+        _check_hashable(name, alphabet, "alphabet")
+        _check_no_nan(name, alphabet, "alphabet")
         if len(set(alphabet)) != len(alphabet):
             raise ValueError(f"parameter {name!r}: alphabet must hold distinct symbols, got {list(alphabet)!r}")
         if not (_is_number(length) and float(length).is_integer() and length >= 1):

@@ -2,8 +2,20 @@
 
 It answers ``POST /v1/chat/completions`` deterministically from the prompt, reports token usage
 (one token per whitespace-separated word, plus 4 per message), records every request (path,
-headers, JSON body), and plays scripted failures on the next requests: an HTTP status with headers
-(429 with ``Retry-After``, 500, 400, ...) or a delay before answering (client-side timeouts).
+headers, JSON body), and plays scripted faults on the next requests (:meth:`LoopbackLLM.script`), or
+on every request (:attr:`LoopbackLLM.fault`):
+
+* ``("status", code, headers)``: an HTTP error (429 with ``Retry-After``, 500, 400, ...);
+* ``("delay", seconds)``: answer late (a client-side timeout; the answer is still billed);
+* ``("usage", {...})``: answer, reporting this ``usage`` object instead of the true one (over- or
+  negative usage, non-integer fields, a missing field);
+* ``("body", code, text[, content_type])``: reply with this raw body (malformed JSON, an error
+  object with HTTP 200, a completion without choices);
+* ``("echo_key", code)``: an error body that echoes the request's API key;
+* ``("reset",)``: complete the answer (billed), then drop the connection without replying.
+
+:attr:`LoopbackLLM.billed` lists the ``(prompt_tokens, completion_tokens)`` an honest provider would
+bill: the true usage of every answer the server produced, whether or not the client received it.
 
 The default responder is a toy instruction follower for one :class:`InstructionTask`: prompted with
 ``Instruction: ...\\n\\nInput: ...\\nOutput:`` it gives the task's accepted answer with probability
@@ -17,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -66,7 +79,12 @@ class LoopbackLLM:
     def __init__(self, responder: Callable[[dict[str, Any]], str] | None = None) -> None:
         self.responder = responder or (lambda body: "echo: " + body["messages"][-1]["content"][:40])
         self.requests: list[dict[str, Any]] = []
+        #: True usage ``(prompt_tokens, completion_tokens)`` of every answer produced (what an honest provider bills).
+        self.billed: list[tuple[int, int]] = []
+        #: Fault played on every request when the script is empty (``None``: answer normally).
+        self.fault: tuple[Any, ...] | None = None
         self._script: deque[tuple[Any, ...]] = deque()
+        self._busy = 0
         self._lock = threading.Lock()
         server = self
 
@@ -77,37 +95,64 @@ class LoopbackLLM:
                 pass
 
             def do_POST(self) -> None:  # noqa: N802 -- http.server's naming
+                with server._lock:
+                    server._busy += 1
+                try:
+                    self._answer()
+                finally:
+                    with server._lock:
+                        server._busy -= 1
+
+            def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with server._lock:
                     server.requests.append({"path": self.path, "body": body,
                                             "headers": {k.lower(): v for k, v in self.headers.items()}})
-                    action = server._script.popleft() if server._script else None
+                    action = server._script.popleft() if server._script else server.fault
                 if self.path != "/v1/chat/completions":
                     return self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
-                if action is not None and action[0] == "status":
+                kind = action[0] if action is not None else None
+                if kind == "status":
                     code, headers = action[1], (action[2] if len(action) > 2 else {})
                     return self._json(code, {"error": {"message": f"scripted {code}", "type": "server_error",
                                                        "code": code}}, headers)
-                if action is not None and action[0] == "delay":
+                if kind == "echo_key":
+                    key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                    return self._json(action[1], {"error": {"message": f"Incorrect API key provided: {key}",
+                                                            "type": "invalid_request_error"}})
+                if kind == "body":
+                    content_type = action[3] if len(action) > 3 else "application/json"
+                    return self._send(action[1], action[2].encode(), content_type)
+                if kind == "delay":
                     time.sleep(action[1])
                 content = server.responder(body)
                 prompt_tokens = sum(len(m["content"].split()) + 4 for m in body["messages"])
                 completion_tokens = max(1, len(content.split()))
+                with server._lock:
+                    server.billed.append((prompt_tokens, completion_tokens))
+                if kind == "reset":
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return None
+                usage = action[1] if kind == "usage" else {
+                    "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens}
                 self._json(200, {
                     "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": 0,
                     "model": body.get("model", "toy"),
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                                  "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                              "total_tokens": prompt_tokens + completion_tokens},
+                    "usage": usage,
                 })
 
             def _json(self, code: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode()
+                self._send(code, json.dumps(payload).encode(), "application/json", headers)
+
+            def _send(self, code: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
                 try:
                     self.send_response(code)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(data)))
                     for k, v in (headers or {}).items():
                         self.send_header(k, v)
@@ -126,13 +171,34 @@ class LoopbackLLM:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
     def script(self, *actions: tuple[Any, ...]) -> None:
-        """Queue actions for the next requests: ``("status", code, headers)`` or ``("delay", seconds)``."""
+        """Queue faults (see the module doc; ``(None,)``: answer normally) for the next requests."""
         with self._lock:
             self._script.extend(actions)
+
+    def clear_script(self) -> None:
+        """Drop the faults still queued."""
+        with self._lock:
+            self._script.clear()
 
     @property
     def n_chat_requests(self) -> int:
         return sum(r["path"] == "/v1/chat/completions" for r in self.requests)
+
+    @property
+    def billed_tokens(self) -> int:
+        """Tokens an honest provider bills for every answer produced so far."""
+        with self._lock:
+            return sum(p + c for p, c in self.billed)
+
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait until no request is being handled (late answers to timed-out clients are billed by then)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._busy == 0:
+                    return
+            time.sleep(0.01)
+        raise TimeoutError("the loopback server is still handling a request")
 
     def start(self) -> "LoopbackLLM":
         self._thread.start()

@@ -106,3 +106,36 @@ def test_sequence_accepts_strings_and_column_kinds():
 def test_unknown_param_type_in_dict():
     with pytest.raises(ValueError, match="unknown type 'float'"):
         param_from_dict({"type": "float", "name": "x"})
+
+
+# ---------------------------------------------------------------- ranges float64 cannot hold (issue 18)
+@pytest.mark.parametrize("factory, match", [
+    (lambda: Real("x", -1e308, 1e308), r"parameter 'x': the range .* overflows float64"),
+    (lambda: Real("x", 0, 10**400), r"parameter 'x': bounds must be finite numbers \(within float64\)"),
+    (lambda: Integer("i", 0, 3, step=5), r"parameter 'i': step 5 is larger than the range ub - lb = 3"),
+    (lambda: Integer("i", 0, 10**20), r"parameter 'i': ub=100000000000000000000 is outside \[-2\*\*53, 2\*\*53\]"),
+    (lambda: Integer("i", -2**53, 2**53), r"parameter 'i': the range .* spans more than 2\*\*53 integers"),
+    (lambda: Integer("i", 0, 10**400), r"parameter 'i': ub=.* is outside"),
+    (lambda: Categorical("c", ["a", float("nan")]), r"parameter 'c': categories must not hold NaN"),
+    (lambda: Categorical("c", [1.0, np.float64("nan")]), r"parameter 'c': categories must not hold NaN"),
+    (lambda: Ordinal("o", [1.0, float("nan"), 3.0]), r"parameter 'o': values must not hold NaN"),
+    (lambda: Permutation("p", [0, float("nan")]), r"parameter 'p': items must not hold NaN"),
+    (lambda: Sequence("s", ["a", float("nan")], 2), r"parameter 's': alphabet must not hold NaN"),
+    (lambda: Permutation("p", [[0], [1]]), r"parameter 'p': items must hold hashable values"),
+])
+def test_values_float64_cannot_hold_are_refused_naming_the_parameter(factory, match):
+    with pytest.raises(ValueError, match=match):
+        factory()
+
+
+def test_the_widest_ranges_float64_can_hold_still_work():
+    wide = Real("x", -1e307, 1e307)
+    assert wide.decode(np.array([0.5])) == 0.0 and np.isfinite(wide.decode(np.array([1.0])))
+    assert Real("x", 1e-300, 1e300, log=True).decode(np.array([1.0])) == pytest.approx(1e300)
+    big = Integer("i", 0, 2**53)
+    for value in (0, 1, 2**52 + 1, 2**53 - 1, 2**53):
+        assert big.decode(np.array(big.encode(value))) == value
+    assert Integer("i", -2**52, 2**52).decode(np.array([0.5])) == 0
+    single_step = Integer("i", 0, 3, step=3)  # step == ub - lb: the two values 0 and 3
+    assert [single_step.decode(np.array([u])) for u in (0.0, 1.0)] == [0, 3]
+    assert Categorical("c", [None, "a", 1.5]).validate(None) is None
