@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcbo.acq_optim.base import ACQ_OPTIMIZERS, AcqContext, AcqOptimizer, register_acq_optimizer
+from mcbo.acq_optim.coordinate import CoordinateSearch
 from mcbo.acq_optim.genetic import GeneticAlgorithm
 from mcbo.acq_optim.interleaved import InterleavedSearch
 from mcbo.acq_optim.local_search import LocalSearch
@@ -30,7 +31,7 @@ def build_acq_optimizer(spec: dict[str, Any]) -> AcqOptimizer:
 
 
 __all__ = [
-    "ACQ_OPTIMIZERS", "AcqContext", "AcqOptimizer", "GeneticAlgorithm", "InterleavedSearch", "LocalSearch",
+    "ACQ_OPTIMIZERS", "AcqContext", "AcqOptimizer", "CoordinateSearch", "GeneticAlgorithm", "InterleavedSearch", "LocalSearch",
     "MultiArmedBandit", "PoolArgMax", "RandomCandidateSearch", "SimulatedAnnealing", "build_acq_optimizer",
     "register_acq_optimizer",
 ]

@@ -23,6 +23,7 @@ from botorch.optim.fit import fit_gpytorch_mll_scipy
 from botorch.optim.utils import get_parameters
 from gpytorch.constraints import GreaterThan, Interval
 from gpytorch.kernels import Kernel, MaternKernel, RBFKernel, ScaleKernel
+from gpytorch.priors import Prior
 from linear_operator import to_dense
 from linear_operator.utils.errors import NotPSDError
 
@@ -35,11 +36,12 @@ from mcbo.models.kernels import (
     OverlapKernel,
     TransformedOverlapKernel,
 )
+from mcbo.models.kernels.joint import JointMaternKernel
 from mcbo.space import SearchSpace
 
 logger = logging.getLogger(__name__)
 
-COMBINATIONS = ("mixture", "sum", "product")
+COMBINATIONS = ("mixture", "sum", "product", "joint")
 
 
 class _ProductKernel(Kernel):
@@ -52,10 +54,16 @@ class _ProductKernel(Kernel):
 
 
 def build_kernel(space: SearchSpace, numeric_kernel: str, nominal_kernel: str, combine: str) -> Kernel:
-    """Covariance over all columns of ``space`` (without outputscale); raises ``ValueError`` on unknown names."""
+    """Covariance over all columns of ``space`` (without outputscale); raises ``ValueError`` on unknown names.
+
+    ``combine="joint"`` is one Matérn-5/2 over every column with nominal columns at Hamming distance
+    (:class:`~mcbo.models.kernels.joint.JointMaternKernel`); it takes the place of both named kernels.
+    """
     build_numeric, build_nominal = NUMERIC_KERNELS.lookup(numeric_kernel), NOMINAL_KERNELS.lookup(nominal_kernel)
     if combine not in COMBINATIONS:
         raise ValueError(f"unknown combine {combine!r}; allowed: {list(COMBINATIONS)}")
+    if combine == "joint":
+        return JointMaternKernel(space)
     parts = []
     if len(space.numeric_columns):
         parts.append(build_numeric(space, space.numeric_columns))
@@ -70,8 +78,47 @@ def build_kernel(space: SearchSpace, numeric_kernel: str, nominal_kernel: str, c
     return _ProductKernel(parts[0], parts[1])
 
 
-#: Hyper-parameter priors of :class:`GPModel` (``hyper_priors``): none (maximum likelihood) or ``dim_scaled``.
-HYPER_PRIORS = ("none", "dim_scaled")
+#: Hyper-parameter priors of :class:`GPModel` (``hyper_priors``): none (maximum likelihood), ``dim_scaled``
+#: or ``optuna``.
+HYPER_PRIORS = ("none", "dim_scaled", "optuna")
+
+
+class InverseSquaredLengthscalePrior(Prior):
+    """Improper log-density ``-(rate / u + rate * u)`` of ``u = lengthscale^-2`` (per column, summed by the caller).
+
+    The lengthscale prior of Optuna's ``GPSampler`` (``optuna/_gp/prior.py``): it vanishes at both ends, so
+    lengthscales stay away from 0 (a model that interpolates every point) and from infinity (a column
+    ignored), with most mass for ``u`` between about 0.1 and 10 at ``rate = 0.1``.
+    """
+
+    arg_constraints: dict = {}
+    support = torch.distributions.constraints.positive
+
+    def __init__(self, rate: float = 0.1) -> None:
+        torch.nn.Module.__init__(self)
+        torch.distributions.Distribution.__init__(self, validate_args=False)
+        self.rate = float(rate)
+        self._transform = None
+
+    def log_prob(self, lengthscale: torch.Tensor) -> torch.Tensor:
+        u = lengthscale.pow(-2)
+        return -(self.rate / u + self.rate * u)
+
+
+def _add_optuna_priors(gp: "_ExactGP", kernel: Kernel) -> None:
+    """Optuna ``GPSampler``'s MAP priors: :class:`InverseSquaredLengthscalePrior` on every ARD lengthscale,
+    Gamma(2, 1) on the outputscale and Gamma(1.1, 30) on the noise variance (standardised outputs; mode 0.0033).
+    """
+    from gpytorch.priors import GammaPrior
+
+    for module in kernel.modules():
+        if isinstance(module, (MaternKernel, RBFKernel, JointMaternKernel)) and module.ard_num_dims:
+            module.register_prior("lengthscale_prior", InverseSquaredLengthscalePrior(0.1),
+                                  lambda m: m.lengthscale, lambda m, v: m._set_lengthscale(v))
+    gp.covar_module.register_prior("outputscale_prior", GammaPrior(2.0, 1.0),
+                                   lambda m: m.outputscale, lambda m, v: m._set_outputscale(v))
+    gp.likelihood.register_prior("noise_prior", GammaPrior(1.1, 30.0),
+                                 lambda m: m.noise, lambda m, v: m._set_noise(v))
 
 
 def _add_dim_scaled_priors(gp: "_ExactGP", kernel: Kernel) -> None:
@@ -115,7 +162,9 @@ class GPModel(Model):
         space: the search space (defines the column groups and cardinalities).
         numeric_kernel: kernel on numeric columns, a key of :data:`NUMERIC_KERNELS`.
         nominal_kernel: kernel on nominal columns, a key of :data:`NOMINAL_KERNELS`.
-        combine: how the two are joined when both exist: ``mixture`` (Casmopolitan), ``sum`` or ``product``.
+        combine: how the two are joined when both exist: ``mixture`` (Casmopolitan), ``sum`` or ``product``;
+            or ``joint``: one Matérn-5/2 over all columns, nominal ones at Hamming distance (Optuna's
+            GPSampler kernel), in place of the two named kernels.
         noise_lb: lower bound of the (standardised) observation-noise variance.
         fit_maxiter: L-BFGS-B iterations of a fit from the default hyper-parameters.
         warm_maxiter: L-BFGS-B iterations of a fit warm-started from the previous fit's optimum
@@ -126,6 +175,8 @@ class GPModel(Model):
             ~32 MB (about 1,000 candidates at n = 1,000) measured fastest with 1 and 2 threads
             (benchmarks/posterior_10k.py).
         warm_start: start each fit from the previous fit's hyper-parameters (faster, still deterministic).
+        hyper_priors: ``none`` (maximum likelihood), ``dim_scaled`` (Hvarfner et al. 2024) or ``optuna``
+            (Optuna GPSampler's priors, :func:`_add_optuna_priors`): a MAP fit instead.
     """
 
     def __init__(
@@ -175,8 +226,12 @@ class GPModel(Model):
         gp.covar_module.outputscale = 1.0
         if self.hyper_priors == "dim_scaled":
             _add_dim_scaled_priors(gp, kernel)
+        elif self.hyper_priors == "optuna":
+            _add_optuna_priors(gp, kernel)
         for module in kernel.modules():
-            if isinstance(module, (MaternKernel, RBFKernel)):
+            if isinstance(module, JointMaternKernel):
+                module.lengthscale = 1.0
+            elif isinstance(module, (MaternKernel, RBFKernel)):
                 module.lengthscale = 0.5
             elif isinstance(module, (OverlapKernel, TransformedOverlapKernel)):
                 module.lengthscale = 1.0
@@ -328,6 +383,8 @@ class GPModel(Model):
         if self.gp is None or not len(self.space.numeric_columns):
             return None
         base = self.gp.covar_module.base_kernel
+        if isinstance(base, JointMaternKernel):
+            return base.lengthscale.detach().reshape(-1)[base.numeric_columns]
         numeric = base.numeric if isinstance(base, MixtureKernel) else base
         for module in numeric.modules():
             if isinstance(module, (MaternKernel, RBFKernel)):

@@ -24,6 +24,23 @@ def target_acq():
     return Target
 
 
+class Basin(AcquisitionFunction):
+    """Flat everywhere except within Hamming distance 2 of ``target``, where it rises towards it."""
+
+    def __init__(self, space, target):
+        super().__init__(model=None)
+        self.space, self.target = space, target
+
+    def __call__(self, X):
+        h = self.space.hamming(X, self.target.unsqueeze(0)).squeeze(-1).to(X.dtype)
+        return torch.where(h <= 2, -h, torch.full_like(h, -100.0))
+
+
+@pytest.fixture
+def basin_acq():
+    return Basin
+
+
 @pytest.fixture
 def mixed_space():
     return SearchSpace([Real("x", 0, 1), Real("y", 0, 1), Integer("n", 0, 10)]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mcbo.acq_optim import AcqContext, LocalSearch, build_acq_optimizer
-from mcbo.acquisition import AcquisitionFunction, ThompsonSampling
+from mcbo.acquisition import ThompsonSampling
 
 
 def _run(opt, acq, space, X_exclude=None, tr=None, seed=0):
@@ -27,23 +27,11 @@ def test_finds_the_maximiser_on_a_nominal_space_with_a_permutation(nominal_space
     assert torch.equal(x[0], nominal_target)
 
 
-class _Basin(AcquisitionFunction):
-    """Flat everywhere except within Hamming distance 2 of ``target``, where it rises towards it."""
-
-    def __init__(self, space, target):
-        super().__init__(model=None)
-        self.space, self.target = space, target
-
-    def __call__(self, X):
-        h = self.space.hamming(X, self.target.unsqueeze(0)).squeeze(-1).to(X.dtype)
-        return torch.where(h <= 2, -h, torch.full_like(h, -100.0))
-
-
-def test_climbs_from_the_incumbent_when_random_starts_sit_on_a_plateau(nominal_space, nominal_target):
+def test_climbs_from_the_incumbent_when_random_starts_sit_on_a_plateau(nominal_space, nominal_target, basin_acq):
     incumbent = nominal_target.clone()
     incumbent[:2] = torch.remainder(incumbent[:2] + 1, 5)  # two moves away from the target, inside the basin
     opt = LocalSearch(n_restarts=2, n_raw=1, max_rounds=5)
-    x = _run(opt, _Basin(nominal_space, nominal_target), nominal_space, X_exclude=incumbent.unsqueeze(0))
+    x = _run(opt, basin_acq(nominal_space, nominal_target), nominal_space, X_exclude=incumbent.unsqueeze(0))
     assert torch.equal(x[0], nominal_target)
 
 
