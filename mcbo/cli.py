@@ -4,45 +4,56 @@ Sub-commands: ``run`` (one solver on one task), ``demo`` (``run`` with defaults)
 ``tasks``, ``bench``, ``report``, ``export-optuna``, ``instruct`` and ``meta-train``. The last five
 come from the ``add_commands`` of :mod:`mcbo.runner.cli`, :mod:`mcbo.integrations.optuna.export`,
 :mod:`mcbo.llm.cli` and :mod:`mcbo.meta.cli`. :func:`main` alone sets up logging (``-v``/``-q``,
-before or after the sub-command) and turns input errors into one ``error: ...`` line with exit
-status 2.
+before or after the sub-command; other libraries' messages below WARNING only with ``-v``) and
+turns input errors, argparse's included, into one ``error: ...`` line with exit status 2. Output
+cut short by its reader (``mcbo solvers | head``) ends quietly with exit status 141, as for SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
+import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 logger = logging.getLogger("mcbo.cli")
 
 
 def _run(args: argparse.Namespace) -> int:
     """Run one solver on one task (``run`` and ``demo``): progress bar, history CSV, convergence PNG, best point."""
-    if args.evals < 0:
-        raise ValueError(f"--evals must be >= 0, got {args.evals}")
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    from mcbo.runner.config import check_budget
+    from mcbo.solvers import list_recipes, load_recipe
+    from mcbo.tasks import TASKS, build_task
+
+    check_budget(args.evals, "--evals")
+    _check_int(args.batch_size, "--batch-size", 1)
+    _check_int(args.seed, "--seed", 0)
+    _check_name(args.solver, "--solver", "solver recipe", list_recipes())
+    _check_name(args.task, "--task", "task", sorted(TASKS))
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out: got {args.out!r}, an existing file; expected a folder (created if missing)")
+    recipe = load_recipe(args.solver)
+    task = build_task(args.task, seed=args.seed)
+    stem = f"{args.solver}_{args.task}_seed{args.seed}"
+    n_init = initial_design_size(recipe)
+    print(describe_plan(args, recipe, task, n_init, out / stem), flush=True)
+
     from mcbo.api import minimize
     from mcbo.plotting import plot_histories
-    from mcbo.solvers import load_recipe
-    from mcbo.tasks import build_task
 
-    load_recipe(args.solver)  # an unknown recipe fails here, before the task is built
-    task = build_task(args.task, seed=args.seed)
-    print(f"{args.solver} on {task.describe()}", flush=True)
     result = minimize(task, task.space, args.evals, solver=args.solver, seed=args.seed,
-                      batch_size=args.batch_size, progress=not args.quiet)
-    out = Path(args.out)
+                      batch_size=args.batch_size, progress=not (args.quiet or args.no_progress))
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{args.solver}_{args.task}_seed{args.seed}"
     csv_path = out / f"{stem}.csv"
     result.history.to_csv(csv_path, index=False)
     png_path = plot_histories({result.solver.name: result.history}, out / f"{stem}.png",
-                              title=f"{result.solver.name} on {task.name}", optimum=task.optimum)
+                              title=f"{result.solver.name} on {task.name}", optimum=task.optimum, n_init=n_init)
     print(f"best value after {result.n_evaluations} evaluations ({result.n_failed} failed): "
           f"{result.best_value:.6g}")
     print(format_point(result.best_point))
@@ -50,14 +61,63 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_point(point: dict[str, Any] | None, limit: int = 20) -> str:
-    """``best point:`` then one ``name = value`` line per parameter; past ``limit`` of them, a count of the rest."""
+def _check_int(value: int, flag: str, low: int) -> None:
+    if value < low:
+        raise ValueError(f"{flag}: got {value}; expected an integer >= {low}")
+
+
+def _check_name(value: str, flag: str, what: str, available: Sequence[str]) -> None:
+    """``ValueError`` naming ``flag``, the unknown ``value``, the closest name and every allowed one."""
+    if value in available:
+        return
+    close = difflib.get_close_matches(value, available, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f"{flag}: unknown {what} {value!r}{hint}; expected one of: {', '.join(available)}")
+
+
+def initial_design_size(recipe: dict[str, Any]) -> int | None:
+    """Evaluations a recipe's solver makes before using a model (its ``n_init``), or ``None`` if it has none."""
+    from mcbo.solvers.registry import SOLVER_KINDS
+
+    default = SOLVER_KINDS.settings(recipe["solver"]).get("n_init") if recipe.get("solver") in SOLVER_KINDS else None
+    value = recipe.get("n_init", default)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def describe_plan(args: argparse.Namespace, recipe: dict[str, Any], task: Any, n_init: int | None,
+                  stem: Path) -> str:
+    """What ``run``/``demo`` is about to do: the task and its variables, the solver, the budget and the outputs."""
+    from mcbo.tasks.base import doc_line, space_kinds
+
+    def block(label: str, *lines: str) -> list[str]:
+        wrapped = [part for line in lines if line for part in textwrap.wrap(line, 88)]
+        return [f"  {label if i == 0 else '':<8}{part}" for i, part in enumerate(wrapped)]
+
+    batches = "one point at a time" if args.batch_size == 1 else f"batches of {args.batch_size} points"
+    design = (f"the first {min(n_init, args.evals)} evaluations are its initial design (no model yet)"
+              if n_init else "")
+    lines = [f"{recipe['name']} on {task.name}: {args.evals} evaluations, {batches}, seed {args.seed}"]
+    lines += block("task", doc_line(type(task)), space_kinds(task.space))
+    lines += block("solver", str(recipe.get("description") or recipe.get("solver", "")).strip(), design)
+    lines += block("writes", f"{stem}.csv (one row per evaluation) and {stem.name}.png (convergence plot)")
+    return "\n".join(lines)
+
+
+def format_point(point: dict[str, Any] | None, width: int = 100, limit: int = 120) -> str:
+    """``best point (n parameters):`` then ``name = value`` cells in aligned columns fitting ``width``.
+
+    Long values (sequences) get a line each; past ``limit`` parameters, a count of the rest.
+    """
     if point is None:
         return "best point: none (every evaluation failed)"
+    items = list(point.items())[:limit]
+    name_width = max((len(str(name)) for name, _ in items), default=0)
+    cells = [f"{str(name):<{name_width}} = {_format_value(value)}" for name, value in items]
+    cell_width = max((len(cell) for cell in cells), default=0) + 3
+    per_row = max(1, (width - 2) // cell_width) if cell_width <= 40 else 1
     lines = [f"best point ({len(point)} parameters):"]
-    width = max((len(str(name)) for name in list(point)[:limit]), default=0)
-    for name, value in list(point.items())[:limit]:
-        lines.append(f"  {str(name):<{width}} = {_format_value(value)}")
+    for start in range(0, len(cells), per_row):
+        lines.append("  " + "".join(cell.ljust(cell_width) for cell in cells[start:start + per_row]).rstrip())
     if len(point) > limit:
         lines.append(f"  ... and {len(point) - limit} more (see the history CSV)")
     return "\n".join(lines)
@@ -92,11 +152,15 @@ def _solvers(args: argparse.Namespace) -> int:
 
 
 def _tasks(args: argparse.Namespace) -> int:
-    """List the registered tasks."""
+    """List the registered tasks: name, number and kinds of variables, and a one-line description."""
     from mcbo.tasks import TASKS
+    from mcbo.tasks.base import summarize_task
 
+    width = max(len(name) for name in TASKS)
     for name in sorted(TASKS):
-        print(name)
+        summary = summarize_task(name)
+        print(f"{name:<{width}}  {summary.variables or 'variables set by its arguments'}")
+        print(f"{'':<{width}}  {summary.description}")
     return 0
 
 
@@ -104,15 +168,16 @@ def _add_run_arguments(parser: argparse.ArgumentParser, demo: bool) -> None:
     """The options of ``run`` (all but --seed/--batch-size/--out required) and ``demo`` (all defaulted)."""
     required = {} if demo else {"required": True}
     parser.add_argument("--solver", default="casmopolitan" if demo else None, **required,
-                        help="recipe name (see `mcbo solvers`)" + (" (default: casmopolitan)" if demo else ""))
+                        help="recipe name (see `mcbo solvers`)")
     parser.add_argument("--task", default="ackley53" if demo else None, **required,
-                        help="task name (see `mcbo tasks`)" + (" (default: ackley53)" if demo else ""))
+                        help="task name (see `mcbo tasks`)")
     parser.add_argument("--evals", type=int, default=60 if demo else None, **required,
-                        help="number of evaluations" + (" (default: 60)" if demo else ""))
-    parser.add_argument("--seed", type=int, default=0, help="seed of the task and the solver (default: 0)")
-    parser.add_argument("--batch-size", type=int, default=1, help="points per ask (default: 1)")
-    out = "results/demo" if demo else "results/run"
-    parser.add_argument("--out", default=out, help=f"output folder for the CSV and PNG (default: {out})")
+                        help="number of evaluations (>= 1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the task and the solver (>= 0)")
+    parser.add_argument("--batch-size", type=int, default=1, help="points per ask (>= 1)")
+    parser.add_argument("--out", default="results/demo" if demo else "results/run",
+                        help="output folder for the CSV and PNG")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (as -q does)")
     parser.set_defaults(func=_run)
 
 
@@ -125,12 +190,30 @@ def _add_logging_arguments(parser: argparse.ArgumentParser, default: Any) -> Non
                        help="log errors only and hide progress bars")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one ``error:`` line with exit status 2, like other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Adds ``(default: ...)`` to every option's help that has a default and does not mention it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        no_default = any(action.default is value for value in (None, False, argparse.SUPPRESS))
+        if not action.option_strings or no_default or "default" in text.lower():
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``mcbo`` argument parser with every sub-command; each sets ``func`` (args -> exit status)."""
     from mcbo import __version__
 
-    parser = argparse.ArgumentParser(prog="mcbo", description="Bayesian optimisation of mixed and combinatorial "
-                                                              "black boxes")
+    parser = _Parser(prog="mcbo", description="Bayesian optimisation of mixed and combinatorial black boxes",
+                     formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="version", version=f"mcbo {__version__}")
     _add_logging_arguments(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -145,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     solvers = sub.add_parser("solvers", help="list the named solver recipes")
     solvers.set_defaults(func=_solvers)
-    tasks = sub.add_parser("tasks", help="list the registered tasks")
+    tasks = sub.add_parser("tasks", help="list the registered tasks: variables and a one-line description")
     tasks.set_defaults(func=_tasks)
 
     from mcbo.integrations.optuna.export import add_commands as add_export_commands
@@ -159,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_meta_commands(sub)
     for command in sub.choices.values():  # `mcbo run -v ...` as well as `mcbo -v run ...`
         _add_logging_arguments(command, default=argparse.SUPPRESS)
+        command.formatter_class = _HelpFormatter
     return parser
 
 
@@ -174,19 +258,19 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def _quiet_dask(record: logging.LogRecord) -> bool:
-    """Drop Dask's and tornado's own info messages (cluster start/stop chatter); keep their warnings."""
-    return record.levelno >= logging.WARNING or not record.name.startswith(("distributed", "tornado"))
-
-
 def _setup_logging(verbose: int, quiet: bool) -> Callable[[], None]:
-    """Log to stderr at the level of -v/-q (default WARNING); returns the function that undoes it."""
+    """Log to stderr at the level of -v/-q (default WARNING); returns the function that undoes it.
+
+    The level is the handler's, so a library that sets its own loggers to INFO (Dask does) is held to
+    WARNING too unless -v asks for INFO. Dask's own handlers are quieted where a suite runs on Dask
+    (:func:`mcbo.runner.dask_backend.quiet_dask_logs`).
+    """
     level = logging.ERROR if quiet else logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING
     root = logging.getLogger()
     handler = _StderrHandler()
+    handler.setLevel(level)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s" if verbose
                                            else "%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_quiet_dask)
     previous_level = root.level
     root.addHandler(handler)
     root.setLevel(level)
@@ -202,7 +286,7 @@ def _user_error(err: BaseException) -> str | None:
     """The one-line message of an error caused by the command's input (bad name, value, file); else None."""
     from mcbo.tasks.base import MissingToolError
 
-    if isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
+    if isinstance(err, (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)):
         return f"{err.strerror or err}: {err.filename}" if err.filename else str(err)
     if isinstance(err, (ValueError, MissingToolError)):  # ConfigError, SuiteError, ExportError are ValueErrors
         return " ".join(str(err).split()) or type(err).__name__
@@ -213,17 +297,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The ``mcbo`` command (also ``python -m mcbo``); returns the exit status.
 
     0: done; 1: the command ran but some of its work failed (it says which); 2: bad input (one
-    ``error: ...`` line on stderr, no traceback unless -vv); 130: interrupted.
+    ``error: ...`` line on stderr, no traceback unless -vv); 130: interrupted; 141: the reader of
+    the output went away (``mcbo solvers | head``).
     """
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        _drop_stdout()
+        return 141
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     verbose, quiet = int(args.verbose or 0), bool(args.quiet)
     args.verbose, args.quiet = verbose, quiet
     undo = _setup_logging(verbose, quiet)
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise
     except Exception as err:
         message = _user_error(err)
         if message is None:
@@ -233,6 +330,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         undo()
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush of a closed pipe does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # not a real file (e.g. captured in a test): nothing to flush
+        pass
 
 
 if __name__ == "__main__":

@@ -9,7 +9,11 @@ import pandas as pd
 
 
 def plot_histories(
-    histories: Mapping[str, pd.DataFrame], path: str | Path, title: str = "", optimum: float | None = None
+    histories: Mapping[str, pd.DataFrame],
+    path: str | Path,
+    title: str = "",
+    optimum: float | None = None,
+    n_init: int | None = None,
 ) -> Path:
     """Best value so far against evaluations, one line per history (``Solver.history`` frames).
 
@@ -18,6 +22,7 @@ def plot_histories(
         path: PNG file to write (parent folders are created).
         title: plot title.
         optimum: known optimum, drawn as a dashed line.
+        n_init: size of the solvers' initial design (points chosen before any model is used), shaded.
     """
     import matplotlib
 
@@ -31,6 +36,10 @@ def plot_histories(
         ax.step(frame["index"] + 1, frame["best_value"], where="post", label=label)
     if optimum is not None:
         ax.axhline(optimum, color="grey", linestyle="--", linewidth=1, label="optimum")
+    longest = max((len(frame) for frame in histories.values()), default=0)
+    if n_init and longest:
+        ax.axvspan(0.5, min(n_init, longest) + 0.5, color="tab:grey", alpha=0.15, linewidth=0,
+                   label=f"initial design ({n_init} evaluations)")
     ax.set_xlabel("evaluations")
     ax.set_ylabel("best value so far (minimised)")
     ax.set_title(title)

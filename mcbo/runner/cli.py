@@ -7,8 +7,10 @@
     mcbo report results/quick.db --out results/quick_report
 
 Each command's ``func`` takes the parsed arguments and returns an exit status: 0 when everything
-ran, 1 when some runs failed (the table printed says which), 2 when the suite could not start
-(bad config, missing recipe or task; nothing was run).
+ran, 1 when some runs failed (the table printed says which). Bad input (a bad config, a missing
+recipe or task, an unreachable scheduler, a file that is not a results database) raises a
+``ValueError`` before anything is run or written, which :func:`mcbo.cli.main` prints as one
+``error:`` line with exit status 2.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
-from mcbo.runner.config import ConfigError, load_config
+from mcbo.runner.config import load_config
 
 logger = logging.getLogger(__name__)
 
@@ -29,16 +31,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "bench", help="run or resume a benchmark suite (solvers x tasks x seeds) from a YAML config",
         description="Run every (solver, task, seed) of a suite config, storing each evaluation in SQLite. "
                     "Re-running the same command resumes: finished runs are skipped, unfinished ones continue.")
-    bench.add_argument("config", help="suite config YAML (see configs/)")
+    bench.add_argument("config", help="suite config YAML, or the name of a shipped config (quick, mcbo-mixed, "
+                                      "mcbo-combinatorial, ...: the files of configs/)")
     where = bench.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None,
                        help="run on a local Dask cluster of N worker processes (default: in this process)")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run on an existing Dask cluster, e.g. tcp://10.0.0.1:8786")
+    bench.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="how long to wait for --scheduler to answer before giving up")
     bench.add_argument("--db", default=None, help="results database (default: results/<suite name>.db)")
     bench.add_argument("--torch-threads", type=int, default=None,
                        help="torch threads per Dask worker (default 1 on a local cluster)")
-    bench.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    bench.add_argument("--no-progress", action="store_true", help="hide the progress bars (as -q does)")
     bench.set_defaults(func=bench_command)
 
     report = subparsers.add_parser(
@@ -51,17 +56,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    """Run the suite of ``args.config``; print the runs table."""
-    from mcbo.runner.executor import SuiteError, run_suite
+    """Run the suite of ``args.config``; print the runs table.
 
-    try:
-        config = load_config(args.config)
-        db = Path(args.db) if args.db else Path("results") / f"{config.name}.db"
-        runs = run_suite(config, db, workers=args.workers, scheduler=args.scheduler,
-                         progress=not args.no_progress, torch_threads=args.torch_threads)
-    except (ConfigError, SuiteError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    Raises:
+        ValueError: ``ConfigError`` / ``SuiteError`` for bad input (nothing was run or written).
+    """
+    from mcbo.runner.executor import run_suite
+
+    config = load_config(args.config)
+    db = Path(args.db) if args.db else Path("results") / f"{config.name}.db"
+    progress = not (args.no_progress or getattr(args, "quiet", False))
+    runs = run_suite(config, db, workers=args.workers, scheduler=args.scheduler, progress=progress,
+                     torch_threads=args.torch_threads, scheduler_timeout=args.scheduler_timeout)
     failed = runs[runs["status"] != "done"]
     shown = runs[["solver", "task", "seed", "status", "n_evaluations", "n_failed", "best_value"]]
     print(shown.to_string(index=False))
@@ -76,19 +82,16 @@ def bench_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    """Write the report of ``args.db``; print the average-rank table."""
+    """Write the report of ``args.db``; print the average-rank table.
+
+    Raises:
+        ValueError: ``args.db`` is missing, or not a results database written by ``bench``.
+    """
     from mcbo.runner.report import build_report, markdown_table, write_report
 
     db = Path(args.db)
-    if not db.is_file():
-        print(f"error: results database {str(db)!r} does not exist", file=sys.stderr)
-        return 2
     out = Path(args.out) if args.out else db.parent / f"{db.stem}_report"
-    try:
-        report = build_report(db)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    report = build_report(db)
     files = write_report(report, out)
     print(markdown_table(report.ranks, digits=3))
     print(f"report: {files['markdown']}")

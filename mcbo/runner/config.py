@@ -19,6 +19,9 @@ A suite config is a YAML mapping::
       - {solver: rs_b, task: ackley_cat_10}
     imports: [my_package.tasks]     # optional modules imported first (they register tasks/solvers)
 
+:func:`load_config` takes the path of a YAML file or the name of a config shipped with mcbo
+(``configs/<name>.yaml`` in a checkout, the ``mcbo.configs`` package when installed), e.g. ``quick``.
+
 Loading only checks the config's shape; whether every named recipe and task exists is checked by
 :func:`mcbo.runner.executor.preflight` before a suite runs, so configs may name solvers and tasks
 that are still being written. Every error is a :class:`ConfigError` naming the field, the value
@@ -31,6 +34,7 @@ put ``seed`` in a task's ``kwargs`` to pick another instance.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,8 +48,47 @@ TOP_LEVEL_KEYS = ("name", "description", "budget", "batch_size", "n_init", "seed
 TASK_KEYS = ("task", "name", "kwargs")
 
 
+#: What a budget (evaluations per run) must be, wherever one is given: suite configs, ``mcbo run --evals``.
+BUDGET_RULE = "an integer >= 1 (the number of evaluations)"
+
+
 class ConfigError(ValueError):
     """A suite config is malformed; the message names the field, the value and what is allowed."""
+
+
+def check_budget(value: Any, field_name: str = "budget") -> int:
+    """``value`` as a budget (:data:`BUDGET_RULE`); else ``ConfigError`` ``<field>: got <value>; expected ...``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{field_name}: got {value!r}; expected {BUDGET_RULE}")
+    return int(value)
+
+
+def config_dir() -> Path:
+    """Folder of the shipped suite configs: ``configs/`` in a checkout, ``mcbo/configs`` when installed."""
+    checkout = Path(__file__).resolve().parents[2] / "configs"
+    if checkout.is_dir():
+        return checkout
+    spec = importlib.util.find_spec("mcbo.configs")  # a data-only (namespace) package in the wheel
+    if spec is None or not spec.submodule_search_locations:
+        return checkout  # not installed: no shipped configs
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def shipped_configs() -> list[str]:
+    """Names of the suite configs shipped with mcbo (``quick``, ``mcbo-mixed``, ...)."""
+    folder = config_dir()
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def find_config(path_or_name: str | Path) -> Path:
+    """The config file at ``path_or_name``, else the shipped config of that name; ``ConfigError`` if neither."""
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    if isinstance(path_or_name, str) and path_or_name in shipped_configs():
+        return config_dir() / f"{path_or_name}.yaml"
+    raise ConfigError(f"config file {str(path)!r} does not exist; expected the path of a suite config YAML or the "
+                      f"name of a shipped config: {', '.join(shipped_configs()) or 'none installed'}")
 
 
 @dataclass
@@ -137,10 +180,8 @@ class SuiteConfig:
 
 
 def load_config(path: str | Path) -> SuiteConfig:
-    """Read and validate the suite config at ``path`` (YAML)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
+    """Read and validate the suite config at ``path`` (YAML), or the shipped config named ``path``."""
+    path = find_config(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
@@ -166,7 +207,10 @@ def parse_config(raw: Any, default_name: str = "suite", source: str = "config") 
     description = raw.get("description", "") or ""
     if not isinstance(description, str):
         raise where.error("description", description, "a string")
-    budget = _positive_int(where, "budget", raw["budget"])
+    try:
+        budget = check_budget(raw["budget"])
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
     batch_size = _positive_int(where, "batch_size", raw.get("batch_size", 1))
     n_init = raw.get("n_init")
     if n_init is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -107,6 +108,7 @@ def run_suite(
     torch_threads: int | None = None,
     checkpoint_seconds: float = 0.0,
     check_build: bool = True,
+    scheduler_timeout: float = 10.0,
 ) -> pd.DataFrame:
     """Run (or resume) every job of a suite, storing each evaluation in the SQLite file ``db_path``.
 
@@ -120,12 +122,14 @@ def run_suite(
             the calling process alone unless this is given.
         checkpoint_seconds: how often (at most) a job stores its solver checkpoint (see :func:`run_job`).
         check_build: let :func:`preflight` build every task and solver before running.
+        scheduler_timeout: seconds to wait for ``scheduler`` to answer; it is reached before the database
+            is opened, so an unreachable one leaves nothing behind.
 
     Returns:
         :meth:`ResultsDB.runs_frame` restricted to the suite's runs (status, counts, best value).
 
     Raises:
-        ConfigError: a malformed config or bad arguments.
+        ConfigError: a malformed config or bad arguments (an unreachable ``scheduler`` too).
         SuiteError: a missing recipe or task (nothing is run or written).
         ValueError: the database holds one of the runs made with other settings.
     """
@@ -139,6 +143,9 @@ def run_suite(
         raise ConfigError(f"torch_threads: got {torch_threads!r}; expected a positive integer")
     if checkpoint_seconds < 0:
         raise ConfigError(f"checkpoint_seconds: got {checkpoint_seconds!r}; expected a number >= 0")
+    if isinstance(scheduler_timeout, bool) or not isinstance(scheduler_timeout, (int, float)) \
+            or not scheduler_timeout > 0:
+        raise ConfigError(f"scheduler_timeout: got {scheduler_timeout!r}; expected a number of seconds > 0")
     if workers or scheduler:
         try:
             import distributed  # noqa: F401
@@ -146,7 +153,21 @@ def run_suite(
             raise ConfigError("running on Dask (workers >= 1 or a scheduler) needs the `distributed` package: "
                               "pip install distributed") from None
     preflight(config, build=check_build)
+    client = None
+    if scheduler:
+        from mcbo.runner.dask_backend import connect
 
+        client = connect(scheduler, scheduler_timeout)
+    try:
+        return _run_suite(config, db_path, workers, scheduler, progress, torch_threads, checkpoint_seconds, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run_suite(config: SuiteConfig, db_path: str | Path, workers: int | None, scheduler: str | None, progress: bool,
+               torch_threads: int | None, checkpoint_seconds: float, client: Any) -> pd.DataFrame:
+    """:func:`run_suite` once its arguments are checked (and ``client`` is connected to ``scheduler``)."""
     with ResultsDB(db_path) as db:
         db.register_suite(config.name, config.raw)
         jobs = config.jobs()
@@ -172,7 +193,7 @@ def run_suite(
                 from mcbo.runner.dask_backend import run_on_dask
 
                 run_on_dask(todo, recorder, workers, scheduler, checkpoint_seconds,
-                             1 if torch_threads is None and not scheduler else torch_threads)
+                            1 if torch_threads is None and not scheduler else torch_threads, client=client)
         finally:
             recorder.close()
         frame = db.runs_frame()

@@ -78,6 +78,21 @@ CREATE VIEW IF NOT EXISTS results AS
     FROM evaluations e JOIN runs r ON r.run_id = e.run_id;
 """
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """Raise ``ValueError`` when ``path`` exists but is a folder or a non-empty file that is not SQLite."""
+    if path.is_dir():
+        raise ValueError(f"results database {str(path)!r} is a folder; expected a database written by `mcbo bench`")
+    if path.is_file() and path.stat().st_size > 0:
+        with path.open("rb") as handle:
+            header = handle.read(len(_SQLITE_HEADER))
+        if header != _SQLITE_HEADER:
+            raise ValueError(f"{str(path)!r} is not an mcbo results database (not an SQLite file); expected a "
+                             f"database written by `mcbo bench`")
+
+
 _EVAL_FIELDS = ("run_id", "index", "batch", "point", "value", "error", "fit_seconds", "acq_seconds", "eval_seconds")
 
 
@@ -91,20 +106,38 @@ class ResultsDB:
 
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
-        if readonly:
-            if not self.path.is_file():
-                raise ValueError(f"results database {str(self.path)!r} does not exist")
-            self.conn = sqlite3.connect(self.path, timeout=30.0)
-        else:
+        if readonly and not self.path.is_file():
+            raise ValueError(f"results database {str(self.path)!r} does not exist")
+        _check_sqlite_file(self.path)
+        if not readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, timeout=30.0)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: a committed transaction survives a killed process (only power loss can drop it).
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            self.conn.executescript(_SCHEMA)
-            self._check_version()
+        self.conn = sqlite3.connect(self.path, timeout=30.0)
+        try:
+            if readonly or self._table_names():  # never add tables to another program's database
+                self._check_tables()
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                # WAL + NORMAL: a committed transaction survives a killed process (only power loss can drop it).
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self.conn.execute("PRAGMA foreign_keys=ON")
+                self.conn.executescript(_SCHEMA)
+                self._check_version()
+        except sqlite3.DatabaseError as err:
+            self.conn.close()
+            raise ValueError(f"results database {str(self.path)!r} cannot be read: {err}") from None
+        except ValueError:
+            self.conn.close()
+            raise
         self.conn.row_factory = sqlite3.Row
+
+    def _table_names(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master")}
+
+    def _check_tables(self) -> None:
+        missing = sorted({"runs", "evaluations", "results"} - self._table_names())
+        if missing:
+            raise ValueError(f"{str(self.path)!r} is not an mcbo results database (an SQLite file without the "
+                             f"tables {missing}); expected a database written by `mcbo bench`")
 
     def _check_version(self) -> None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()

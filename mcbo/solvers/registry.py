@@ -20,7 +20,8 @@ This module holds the registry only; importing :mod:`mcbo.solvers` registers the
 from __future__ import annotations
 
 import copy
-from importlib import resources
+import importlib.util
+import numbers
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -44,7 +45,10 @@ def recipe_dir() -> Path:
     checkout = Path(__file__).resolve().parents[2] / "solvers"
     if checkout.is_dir():
         return checkout
-    return Path(str(resources.files("mcbo.recipes")))
+    spec = importlib.util.find_spec("mcbo.recipes")  # a data-only (namespace) package in the wheel
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the solver recipes (package mcbo.recipes) are not installed; reinstall mcbo")
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def list_recipes() -> list[str]:
@@ -79,9 +83,17 @@ def build_solver(
     """Build a solver for ``space`` from a recipe name or an inline recipe dict.
 
     Raises:
+        TypeError: for a ``recipe`` that is neither a name nor a mapping, or a ``seed`` that is not an integer.
         ValueError: for an unknown recipe or solver kind, a key the kind does not take (naming it and the
-            allowed keys), or settings the solver or one of its primitives rejects.
+            allowed keys), a negative ``seed``, or settings the solver or one of its primitives rejects.
     """
+    if not isinstance(recipe, (str, Mapping)):
+        raise TypeError(f"recipe must be a recipe name (str, see list_recipes()) or a recipe dict, "
+                        f"got {type(recipe).__name__} {recipe!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an integer >= 0, got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     spec = load_recipe(recipe) if isinstance(recipe, str) else copy.deepcopy(dict(recipe))
     spec.update(overrides)
     cls = solver_class(spec)

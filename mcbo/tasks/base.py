@@ -7,13 +7,20 @@ the task boundary).
 
 from __future__ import annotations
 
+import inspect
+import logging
+import re
 import shutil
 from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from mcbo.space import SearchSpace
+
+logger = logging.getLogger(__name__)
 
 TASKS: dict[str, Callable[..., "Task"]] = {}
 
@@ -93,3 +100,46 @@ class Task(ABC):
         """One paragraph naming the task, its space and its source."""
         doc = (type(self).__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
         return f"{self.name}: {len(self.space)} parameters ({self.space.d} encoded columns). {doc}"
+
+
+def space_kinds(space: SearchSpace) -> str:
+    """``<n> variables: <count> <kind>, ...`` (kinds in order of appearance): ``53 variables: 50 boolean, 3 real``."""
+    counts = Counter(type(param).__name__.lower() for param in space.params)
+    kinds = ", ".join(f"{count} {kind}" for kind, count in counts.items())
+    return f"{len(space)} variable{'s' if len(space) != 1 else ''}: {kinds}"
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    """What ``mcbo tasks`` lists of a registered task.
+
+    Attributes:
+        name: the registered name.
+        variables: :func:`space_kinds` of its space with default arguments, or ``None`` when the task
+            cannot be built without arguments (its space depends on them).
+        description: one line, the first paragraph of its docstring.
+    """
+
+    name: str
+    variables: str | None
+    description: str
+
+
+def summarize_task(name: str, width: int = 110) -> TaskSummary:
+    """Build the registered task ``name`` with its defaults and summarise it (see :class:`TaskSummary`)."""
+    factory = TASKS[name]
+    variables = None
+    try:
+        variables = space_kinds(factory().space)
+    except Exception as err:  # noqa: BLE001 -- a task that needs arguments (botorch, pymoo) is still listed
+        logger.debug("task %r cannot be built with its defaults: %s", name, err)
+    return TaskSummary(name, variables, doc_line(factory, width))
+
+
+def doc_line(obj: Any, width: int = 110) -> str:
+    """The first paragraph of ``obj``'s docstring without reST markup, on one line of at most ``width`` characters."""
+    text = " ".join((inspect.getdoc(obj) or "").split("\n\n")[0].split())
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text).replace("``", "")
+    if len(text) > width:
+        text = text[: width - 3].rsplit(" ", 1)[0].rstrip(",;:") + "..."
+    return text

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mcbo.runner.cli import add_commands
+from mcbo.runner.executor import SuiteError
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -19,7 +20,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def test_bench_then_report(tmp_path: Path, suite_dict, write_config, capsys: pytest.CaptureFixture) -> None:
     config = write_config(suite_dict)
     args = _parse(["bench", str(config), "--db", str(tmp_path / "r.db"), "--no-progress"])
-    assert (args.workers, args.scheduler) == (None, None)
+    assert (args.workers, args.scheduler, args.scheduler_timeout) == (None, None, 10.0)
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert out.count(" done ") == 8 and f"results: {tmp_path / 'r.db'}" in out
@@ -39,20 +40,18 @@ def test_bench_default_db_is_named_after_the_suite(tmp_path: Path, suite_dict, w
     assert (tmp_path / "results" / "small.db").is_file()
 
 
-def test_bench_reports_missing_recipes_and_failed_runs(tmp_path: Path, suite_dict, write_config,
-                                                       capsys: pytest.CaptureFixture) -> None:
+def test_bench_raises_on_missing_recipes_and_unbuildable_tasks(tmp_path: Path, suite_dict, write_config) -> None:
     suite_dict["solvers"] = ["rs", "casmopolitan_v9"]
     args = _parse(["bench", str(write_config(suite_dict)), "--db", str(tmp_path / "r.db"), "--no-progress"])
-    assert args.func(args) == 2
-    err = capsys.readouterr().err
-    assert "solver 'casmopolitan_v9': no recipe named 'casmopolitan_v9'" in err
+    with pytest.raises(SuiteError, match="solver 'casmopolitan_v9': no recipe named 'casmopolitan_v9'"):
+        args.func(args)
     assert not (tmp_path / "r.db").exists()
 
     suite_dict["solvers"] = ["rs"]
     suite_dict["tasks"] = [{"name": "pest_control", "kwargs": {"n_stages": 0}}]
     args = _parse(["bench", str(write_config(suite_dict)), "--db", str(tmp_path / "r.db"), "--no-progress"])
-    assert args.func(args) == 2
-    assert "task 'pest_control': cannot be built" in capsys.readouterr().err
+    with pytest.raises(SuiteError, match="task 'pest_control': cannot be built"):
+        args.func(args)
 
 
 def test_workers_and_scheduler_exclude_each_other(capsys: pytest.CaptureFixture) -> None:

@@ -57,8 +57,8 @@ def test_entries_expand_into_labelled_jobs(suite_dict) -> None:
     ("change", "expected"),
     [
         ({"budgett": 5}, "unknown key(s) ['budgett']; allowed keys are"),
-        ({"budget": 0}, "budget: got 0; expected a positive integer"),
-        ({"budget": "30"}, "budget: got '30'; expected a positive integer"),
+        ({"budget": 0}, "budget: got 0; expected an integer >= 1 (the number of evaluations)"),
+        ({"budget": "30"}, "budget: got '30'; expected an integer >= 1"),
         ({"batch_size": True}, "batch_size: got True; expected a positive integer"),
         ({"n_init": 7}, "n_init: got 7; expected an integer no larger than budget (6)"),
         ({"seeds": [0, 0]}, "seeds: got [0, 0]; expected distinct seeds"),
@@ -104,3 +104,19 @@ def test_missing_required_key_and_bad_files(tmp_path: Path, suite_dict) -> None:
 def test_name_defaults_to_the_file_stem(write_config, suite_dict) -> None:
     del suite_dict["name"]
     assert load_config(write_config(suite_dict, "my-suite.yaml")).name == "my-suite"
+
+
+def test_a_shipped_config_is_found_by_name_and_budgets_share_one_rule(tmp_path: Path) -> None:
+    from mcbo.runner.config import BUDGET_RULE, check_budget, find_config, shipped_configs
+
+    assert {"quick", "mcbo-mixed", "mcbo-combinatorial"} <= set(shipped_configs())
+    assert load_config("quick").name == "quick"
+    assert find_config("quick").name == "quick.yaml"
+    with pytest.raises(ConfigError, match="expected the path of a suite config YAML or the name of a shipped config: "
+                                          ".*quick"):
+        load_config("quik")
+    for bad in (0, -3, 2.5, True, "30"):
+        with pytest.raises(ConfigError) as info:
+            check_budget(bad, "--evals")
+        assert str(info.value) == f"--evals: got {bad!r}; expected {BUDGET_RULE}"
+    assert check_budget(5) == 5

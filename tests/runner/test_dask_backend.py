@@ -106,3 +106,16 @@ def test_existing_scheduler_gives_the_in_process_results(tmp_path: Path, suite_d
     assert remote.loc[~ok, "error"].str.contains("random search method must be 'uniform' or 'sobol'").all()
     assert remote["status"].tolist() == local["status"].tolist()
     assert _rows(tmp_path / "remote.db") == _rows(tmp_path / "local.db")  # same seeds, same runs, any backend
+
+
+@pytest.mark.slow
+def test_bench_on_workers_without_progress_prints_no_logs_or_bars(tmp_path: Path, write_config) -> None:
+    """`mcbo bench --workers 2 --no-progress`: the runs table on stdout, no Dask INFO logs nor bars on stderr."""
+    config = write_config({"name": "tiny", "budget": 2, "seeds": 2, "solvers": ["rs"], "tasks": ["crash_cat"]})
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "mcbo", "bench", str(config), "--workers", "2", "--no-progress",
+                           "--db", str(tmp_path / "tiny.db")], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(" done ") == 2
+    for noise in ("INFO", "distributed.", "%|", "evaluations:", "runs:"):
+        assert noise not in done.stderr, done.stderr

@@ -123,5 +123,10 @@ def test_report_command(db_path: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert "| a | 1.33 | 1.62 | 1.48 |" in out
     assert (tmp_path / "rep" / "report.md").is_file()
     args = _cli(["report", str(tmp_path / "missing.db")])
-    assert args.func(args) == 2
-    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="does not exist"):
+        args.func(args)
+    (tmp_path / "notes.txt").write_text("not a database\n")
+    args = _cli(["report", str(tmp_path / "notes.txt")])
+    with pytest.raises(ValueError, match="'.*notes.txt' is not an mcbo results database"):
+        args.func(args)
+    assert not (tmp_path / "notes_report").exists()

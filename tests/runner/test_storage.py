@@ -79,3 +79,30 @@ def test_status_values_are_checked_and_gaps_rejected(tmp_path: Path) -> None:
             db.history(run)
     with pytest.raises(ValueError, match="does not exist"):
         ResultsDB(tmp_path / "missing.db", readonly=True)
+
+
+def test_files_that_are_not_results_databases_are_refused_untouched(tmp_path: Path) -> None:
+    import sqlite3
+
+    text = tmp_path / "README.md"
+    text.write_text("# not a database\n")
+    for readonly in (True, False):
+        with pytest.raises(ValueError, match="is not an mcbo results database \\(not an SQLite file\\)"):
+            ResultsDB(text, readonly=readonly)
+    assert text.read_text() == "# not a database\n"
+    other = tmp_path / "cache.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE responses (key TEXT)")
+    conn.close()
+    for readonly in (True, False):
+        with pytest.raises(ValueError, match="not an mcbo results database \\(an SQLite file without the tables"):
+            ResultsDB(other, readonly=readonly)
+    with sqlite3.connect(other) as conn:
+        assert [row[0] for row in conn.execute("SELECT name FROM sqlite_master")] == ["responses"]
+    conn.close()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(ValueError, match="not an mcbo results database"):
+        ResultsDB(empty, readonly=True)
+    with pytest.raises(ValueError, match="is a folder"):
+        ResultsDB(tmp_path, readonly=False)
