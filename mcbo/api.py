@@ -82,8 +82,8 @@ def minimize(
             minimise. An exception, ``None``, NaN or inf records the evaluation as failed and the
             run goes on.
         space: the search space.
-        n_evaluations: evaluations to run (>= 0). With an already-used ``solver`` these are added
-            to the ones it has.
+        n_evaluations: evaluations to run, an integer >= 1 (the rule of ``mcbo run --evals`` and
+            of suite budgets). With an already-used ``solver`` these are added to the ones it has.
         solver: a recipe name (see ``mcbo solvers``, e.g. ``"casmopolitan"``, ``"rs"``, ``"ga"``),
             an inline recipe dict (as :func:`mcbo.solvers.build_solver` takes), or an already-built
             :class:`~mcbo.solvers.base.Solver` over ``space`` (then ``seed`` is the solver's own and
@@ -99,7 +99,8 @@ def minimize(
 
     Raises:
         ValueError: for a space that is not a :class:`SearchSpace`, a black box that is not
-            callable, a negative or non-integer ``n_evaluations``, a ``batch_size`` < 1, an unknown
+            callable, an ``n_evaluations`` that is not an integer >= 1 (``n_evaluations: got 0;
+            expected an integer >= 1 (the number of evaluations)``), a ``batch_size`` < 1, an unknown
             recipe or settings the solver rejects, or a pre-built solver given with overrides or over
             another space.
 
@@ -114,8 +115,9 @@ def minimize(
         raise ValueError(f"space must be a mcbo.SearchSpace, got {type(space).__name__}")
     if not callable(black_box):
         raise ValueError(f"black_box must be callable (point dict -> float), got {type(black_box).__name__}")
-    if isinstance(n_evaluations, bool) or not isinstance(n_evaluations, int) or n_evaluations < 0:
-        raise ValueError(f"n_evaluations must be an integer >= 0, got {n_evaluations!r}")
+    from mcbo.runner.config import check_budget  # the one budget rule (the suite runner is imported on use)
+
+    check_budget(n_evaluations, "n_evaluations")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):

@@ -7,6 +7,7 @@ import pytest
 
 import mcbo
 from mcbo import Boolean, Categorical, Integer, OptimizationResult, Real, SearchSpace, build_solver, minimize
+from mcbo.runner.config import BUDGET_RULE
 
 
 def _space() -> SearchSpace:
@@ -71,7 +72,6 @@ def test_a_prebuilt_solver_continues_and_an_inline_recipe_works():
     assert len(second.history) == 9 and second.best_value <= first.best_value
     inline = minimize(_black_box, space, 6, solver={"name": "my-rs", "solver": "rs"}, seed=2)
     assert inline.solver.name == "my-rs" and len(inline.history) == 6
-    assert len(minimize(_black_box, space, 0, solver="rs").history) == 0
 
 
 def test_bad_inputs_raise_value_errors():
@@ -80,9 +80,12 @@ def test_bad_inputs_raise_value_errors():
         minimize(_black_box, [Real("x", 0, 1)], 5)
     with pytest.raises(ValueError, match="black_box must be callable"):
         minimize("not a function", space, 5)
-    for n in (-3, 2.5, True, "10"):
-        with pytest.raises(ValueError, match="n_evaluations must be an integer >= 0"):
+    for n in (0, -3, 2.5, True, "10"):  # the rule of `mcbo run --evals` and of suite budgets
+        with pytest.raises(ValueError) as err:
             minimize(_black_box, space, n)
+        assert str(err.value) == f"n_evaluations: got {n!r}; expected {BUDGET_RULE}"
+    with pytest.raises(ValueError, match="n_evaluations: got 0; expected an integer"):
+        minimize(_black_box, space, 0, solver=build_solver("rs", space))  # also to continue a run
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         minimize(_black_box, space, 5, batch_size=0)
     with pytest.raises(ValueError, match="unknown solver recipe 'nope'"):

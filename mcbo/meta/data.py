@@ -17,7 +17,10 @@ family's training tasks is evaluated on its held-out tasks (disjoint seeds). Fam
   all drawn from the task's seed. The table holds, for every point of a finite 384-point space
   (kernel x alpha x gamma x standardise), the validation ``1 - R^2`` (mean squared error over the
   mean predictor's; one-hot targets for classification), capped at 2. Tables are computed once
-  and cached as ``.npy`` files (about 1-2 s per task on one core).
+  and cached as ``.npy`` files (about 1-2 s per task on one core), each under a key of everything
+  that changes its content (see :func:`krr_table_key`). A table is computed with the BLAS libraries
+  held to one thread: with more, the order of floating-point sums changes with the thread count,
+  and so do the values of ill-conditioned fits (by up to 1.6 in ``1 - R^2`` on some tasks).
 * ``table`` — any user-given tables on a finite space (:class:`TableFamily`).
 
 Training tasks use seeds ``0, 1, ...``; held-out tasks use seeds ``TEST_SEED_OFFSET + i``.
@@ -25,9 +28,12 @@ Training tasks use seeds ``0, 1, ...``; held-out tasks use seeds ``TEST_SEED_OFF
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import logging
 import math
+import platform
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -244,6 +250,14 @@ class TableFamily(TaskFamily):
     def spec(self) -> dict[str, Any]:
         return {"type": self.kind, "name": self.name}
 
+    @property
+    def tables_sha256(self) -> str:
+        """SHA-256 (hex) of the training then held-out tables (float64): which data a model was trained on."""
+        digest = hashlib.sha256()
+        for split in SPLITS:
+            digest.update(np.ascontiguousarray(self._tables[split], dtype=np.float64).tobytes())
+        return digest.hexdigest()
+
 
 class GPPriorFamily(TaskFamily):
     """GP prior sample paths on ``[0, 1]^dim`` by random Fourier features.
@@ -366,7 +380,11 @@ KRR_KERNELS = ("rbf", "laplacian", "polynomial")
 KRR_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 KRR_GAMMAS = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
 KRR_DATASETS = ("diabetes", "iris", "wine", "breast_cancer", "digits")
-_KRR_VERSION = 1
+#: Version of :func:`krr_table`'s computation (part of the cache key): raise it when the computation changes.
+#: Version 2 holds the BLAS libraries to one thread (version 1 used the caller's threads).
+KRR_VERSION = 2
+#: Threads of the BLAS libraries while a table is computed (part of the cache key).
+KRR_BLAS_THREADS = 1
 _LOSS_CAP = 2.0
 
 
@@ -380,12 +398,17 @@ def krr_space() -> SearchSpace:
     ])
 
 
-def _load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Features ``[n, p]`` and targets ``[n, k]`` (standardised, or one-hot for classification)."""
+def _require_sklearn() -> None:
     try:
-        from sklearn import datasets
+        import sklearn  # noqa: F401
     except ImportError as err:
         raise ImportError("the hpo_krr family needs scikit-learn: pip install scikit-learn") from err
+
+
+def _load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features ``[n, p]`` and targets ``[n, k]`` (standardised, or one-hot for classification)."""
+    from sklearn import datasets
+
     loader = getattr(datasets, f"load_{name}")
     x, y = loader(return_X_y=True)
     if name == "diabetes":
@@ -395,14 +418,54 @@ def _load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(x, dtype=float), Y
 
 
+def krr_table_key(dataset: str, seed: int) -> dict[str, Any]:
+    """Everything that changes the content of :func:`krr_table` ``(dataset, seed)``: the cache key of its table.
+
+    The task (data set and seed), the computation's version and grid (kernels, alphas, gammas, the
+    loss cap), the BLAS thread count it runs with, and the libraries whose arithmetic it uses:
+    numpy, scipy and scikit-learn versions, and each BLAS library's implementation, version and
+    CPU kernel (OpenBLAS picks its kernels by CPU, so another CPU may give other last digits).
+    """
+    _require_sklearn()
+    import scipy
+    import sklearn
+    import sklearn.kernel_ridge  # noqa: F401  (loads scipy.linalg's BLAS, so that it is listed below)
+    from threadpoolctl import threadpool_info
+
+    blas = sorted({(str(lib.get("internal_api")), str(lib.get("version")), str(lib.get("architecture")))
+                   for lib in threadpool_info() if lib.get("user_api") == "blas"})
+    return {
+        "family": "hpo_krr", "version": KRR_VERSION, "dataset": dataset, "seed": int(seed),
+        "kernels": list(KRR_KERNELS), "alphas": list(KRR_ALPHAS), "gammas": list(KRR_GAMMAS), "loss_cap": _LOSS_CAP,
+        "blas_threads": KRR_BLAS_THREADS, "numpy": np.__version__, "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__, "blas": [list(b) for b in blas], "machine": platform.machine(),
+    }
+
+
+def krr_table_digest(key: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of a :func:`krr_table_key`."""
+    return hashlib.sha256(json.dumps(key, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def krr_table(dataset: str, seed: int, space: SearchSpace | None = None) -> np.ndarray:
-    """Validation ``1 - R^2`` (capped at 2) of every point of :func:`krr_space` on one task ``[384]``."""
-    from sklearn.kernel_ridge import KernelRidge
-    from sklearn.metrics.pairwise import pairwise_kernels
+    """Validation ``1 - R^2`` (capped at 2) of every point of :func:`krr_space` on one task ``[384]``.
+
+    The BLAS libraries (and OpenMP) are held to :data:`KRR_BLAS_THREADS` thread while it runs, so the
+    values do not depend on the caller's thread settings.
+    """
+    from threadpoolctl import threadpool_limits
 
     if dataset not in KRR_DATASETS:
         raise ValueError(f"hpo_krr dataset must be one of {KRR_DATASETS}, got {dataset!r}")
-    space = space or krr_space()
+    _require_sklearn()
+    with threadpool_limits(limits=KRR_BLAS_THREADS):
+        return _krr_table(dataset, seed, space or krr_space())
+
+
+def _krr_table(dataset: str, seed: int, space: SearchSpace) -> np.ndarray:
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.metrics.pairwise import pairwise_kernels
+
     rng = np.random.default_rng(seed)
     x, Y = _load_dataset(dataset)
     rows = rng.choice(len(x), size=min(len(x), int(rng.integers(150, 351))), replace=False)
@@ -476,16 +539,35 @@ class HPOTableFamily(TableFamily):
     def dataset_of(self, index: int) -> str:
         return self.datasets[index % len(self.datasets)]
 
+    def cache_path(self, split: str, index: int) -> Path:
+        """The cached table of task ``index`` of ``split``: ``hpo_krr-<dataset>-<seed>-<key digest>.npy``.
+
+        The digest is of :func:`krr_table_key`, so a table computed under other settings or
+        libraries is never read in its place; the key itself is written beside it as ``.json``.
+        """
+        seed = task_seed(split, index)
+        dataset = self.dataset_of(index)
+        digest = krr_table_digest(krr_table_key(dataset, seed))
+        return self.cache_dir / f"hpo_krr-{dataset}-{seed}-{digest[:16]}.npy"
+
     def _cached_table(self, space: SearchSpace, split: str, index: int) -> np.ndarray:
         seed = task_seed(split, index)
         dataset = self.dataset_of(index)
-        path = self.cache_dir / f"hpo_krr-v{_KRR_VERSION}-{dataset}-{seed}.npy"
+        path = self.cache_path(split, index)
         if path.is_file():
-            values = np.load(path)
-            if values.shape == (384,):
+            try:
+                values = np.load(path)
+            except (OSError, ValueError, EOFError):
+                values = None
+            if values is not None and values.shape == (384,) and bool(np.isfinite(values).all()):
                 return values
+            logger.warning("%s is not a table of 384 finite values; computing it again", path)
         values = krr_table(dataset, seed, space)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
+        key_path = path.with_suffix(".json")
+        tmp = key_path.with_name(key_path.name + ".tmp")
+        tmp.write_text(json.dumps(krr_table_key(dataset, seed), indent=1, sort_keys=True) + "\n")
+        tmp.replace(key_path)
         tmp = path.with_name(path.name + ".tmp.npy")
         np.save(tmp, values)
         tmp.replace(path)
@@ -531,7 +613,9 @@ def build_family(spec: Mapping[str, Any], progress: bool = False) -> TaskFamily:
 
 __all__ = [
     "FAMILIES",
+    "KRR_BLAS_THREADS",
     "KRR_DATASETS",
+    "KRR_VERSION",
     "TEST_SEED_OFFSET",
     "FunctionTask",
     "GPPriorFamily",
@@ -546,6 +630,8 @@ __all__ = [
     "hartmann3",
     "krr_space",
     "krr_table",
+    "krr_table_digest",
+    "krr_table_key",
     "task_seed",
     "unit_cube",
 ]

@@ -26,12 +26,21 @@ iterations) the full training state (weights, optimiser, random generators, metr
 to ``<out_dir>/train_state.pt``; running the same config again resumes from it. At the end of
 phase 1 the likelihood-only model is saved as ``<out_dir>/<name>-likelihood.pt`` (the TNP-EI
 surrogate) and at the end of training the NAP model as ``<out_dir>/<name>.pt``.
+
+Ctrl-C (SIGINT) while :meth:`Trainer.run` trains in the main thread finishes the step in
+progress, saves the state at that step and raises ``KeyboardInterrupt``, so a resumed run ends
+with the same weights as an uninterrupted one; a second Ctrl-C stops at once (the last saved state
+stays). :attr:`Trainer.saved_at` tells which step the state on disk holds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +51,7 @@ import torch
 
 from mcbo.meta.checkpoint import save_checkpoint
 from mcbo.meta.config import MetaTrainConfig
-from mcbo.meta.data import TEST_SEED_OFFSET, MetaTask, TaskFamily, build_family
+from mcbo.meta.data import TEST_SEED_OFFSET, MetaTask, TableFamily, TaskFamily, build_family
 from mcbo.models.tnp import Y_CLAMP, Featuriser, TNPNetwork, standardise
 
 logger = logging.getLogger(__name__)
@@ -113,6 +122,10 @@ class Trainer:
         self.step = 0
         self.metrics: list[dict[str, float]] = []
         self.seconds = 0.0
+        #: ``(phase, step)`` of the training state on disk (``None``: none saved or loaded by this trainer).
+        self.saved_at: tuple[str, int] | None = None
+        #: Set by the first Ctrl-C during :meth:`run`: stop after the step in progress.
+        self.stop_requested = False
         torch.manual_seed(config.seed)
         self.net = TNPNetwork(self.featuriser.n_features, self._initial_borders(), d_model=config.model.d_model,
                               n_heads=config.model.n_heads, n_layers=config.model.n_layers, d_ff=config.model.d_ff)
@@ -299,6 +312,17 @@ class Trainer:
         tmp = self.state_path.with_name(STATE_FILE + ".tmp")
         torch.save(state, tmp)
         tmp.replace(self.state_path)
+        self.saved_at = (self.phase, self.step)
+
+    def position(self, phase: str | None = None, step: int | None = None) -> str:
+        """Where training is (or ``phase``/``step`` are) in words: ``likelihood step 1200 of 3000``."""
+        phase = self.phase if phase is None else phase
+        step = self.step if step is None else step
+        if phase == "likelihood":
+            return f"likelihood step {step} of {self.config.likelihood.steps}"
+        if phase == "ppo":
+            return f"PPO iteration {step} of {self.config.ppo.iterations}"
+        return "the end of training"
 
     def load_state(self) -> bool:
         """Resume from ``train_state.pt`` if present; ``False`` when there is none.
@@ -330,12 +354,16 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.metrics = list(state["metrics"])
         self.seconds = float(state.get("seconds", 0.0))
+        self.saved_at = (self.phase, self.step)
         logger.info("resumed %s at phase %s step %d", self.state_path, self.phase, self.step)
         return True
 
     def _info(self, phase: str) -> dict[str, Any]:
-        return {"name": self.config.name, "phase": phase, "config": self.config.to_dict(),
+        info = {"name": self.config.name, "phase": phase, "config": self.config.to_dict(),
                 "family": self.family.spec(), "train_seconds": round(self.seconds, 1)}
+        if isinstance(self.family, TableFamily):  # which tables: a retrained model can be checked against them
+            info["tables_sha256"] = self.family.tables_sha256
+        return info
 
     # ------------------------------------------------------------------------ run
     def run(self, resume: bool = True) -> Path:
@@ -352,11 +380,44 @@ class Trainer:
         bar = tqdm(total=total, initial=min(done, total), desc=f"meta-train {cfg.name}", disable=not self.progress,
                    unit="step")
         try:
-            self._run_phases(bar)
+            with self._stop_after_step_on_interrupt():
+                self._run_phases(bar)
         finally:
             bar.close()
             torch.set_num_threads(threads)
         return self.checkpoint_path
+
+    @contextlib.contextmanager
+    def _stop_after_step_on_interrupt(self) -> Iterator[None]:
+        """The first SIGINT sets :attr:`stop_requested`; a second raises ``KeyboardInterrupt`` at once.
+
+        Only in the main thread and only where SIGINT has Python's default handler (a process that
+        ignores SIGINT, or handles it itself, keeps its own handler).
+        """
+        self.stop_requested = False
+        if (threading.current_thread() is not threading.main_thread()
+                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+
+        signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _stop_if_requested(self) -> None:
+        """After a step: when Ctrl-C asked to stop, save the state at this step and raise ``KeyboardInterrupt``."""
+        if not self.stop_requested:
+            return
+        if self.saved_at != (self.phase, self.step):
+            self.save_state()
+        raise KeyboardInterrupt
 
     def _run_phases(self, bar: Any) -> None:
         cfg = self.config
@@ -371,11 +432,13 @@ class Trainer:
             bar.set_postfix(nll=f"{row['nll']:.3f}")
             if self.step % cfg.checkpoint_every == 0:
                 self.save_state()
+            self._stop_if_requested()
         if self.phase == "likelihood":
             save_checkpoint(self.likelihood_checkpoint_path, self.net, self.space, self._info("likelihood"))
             self.phase, self.step = "ppo", 0
             self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.ppo.lr)
             self.save_state()
+            self._stop_if_requested()
         while self.phase == "ppo" and self.step < cfg.ppo.iterations:
             start = time.perf_counter()
             row = self.ppo_iteration()
@@ -386,6 +449,7 @@ class Trainer:
             bar.set_postfix(reward=f"{row['reward']:.3f}", regret=f"{row['final_regret']:.4f}")
             if self.step % ppo_every == 0:
                 self.save_state()
+            self._stop_if_requested()
         if self.phase == "ppo":
             self.phase = "done"
             save_checkpoint(self.checkpoint_path, self.net, self.space, self._info("ppo"))

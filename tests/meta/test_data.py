@@ -1,5 +1,7 @@
 """Task families: deterministic tasks, disjoint held-out seeds, exact tables and cached HPO tables."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -70,24 +72,78 @@ def test_table_task_refuses_points_outside_its_table():
         task({"c": "c"})
 
 
-def test_hpo_krr_tables_are_computed_once_and_cached(tmp_path, monkeypatch):
-    family = build_family({"type": "hpo_krr", "n_train_tasks": 1, "n_test_tasks": 1, "datasets": ["iris"],
-                           "cache_dir": str(tmp_path)})
+def _krr_spec(tmp_path):
+    return {"type": "hpo_krr", "n_train_tasks": 1, "n_test_tasks": 1, "datasets": ["iris"], "cache_dir": str(tmp_path)}
+
+
+def test_hpo_krr_tables_are_computed_once_and_cached_under_their_key(tmp_path, monkeypatch):
+    stale = tmp_path / "hpo_krr-v1-iris-0.npy"  # a table of the old, unkeyed cache is never read
+    np.save(stale, np.full(384, 1.5))
+    family = build_family(_krr_spec(tmp_path))
     assert family.space == krr_space() and family.X.shape == (384, 4)
     task = family.task("test", 0)
     assert task.y.shape == (384,) and 0.0 <= task.y_min < 0.5 and task.y_max <= 2.0
-    assert len(np.unique(task.y.numpy())) > 100
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "hpo_krr-v1-iris-0.npy", f"hpo_krr-v1-iris-{data.TEST_SEED_OFFSET}.npy"]
+    assert len(np.unique(task.y.numpy())) > 100 and len(np.unique(family.task("train", 0).y.numpy())) > 100
+    for split, seed in (("train", 0), ("test", data.TEST_SEED_OFFSET)):
+        path = family.cache_path(split, 0)
+        key = data.krr_table_key("iris", seed)
+        assert path.name == f"hpo_krr-iris-{seed}-{data.krr_table_digest(key)[:16]}.npy" and path.is_file()
+        assert json.loads(path.with_suffix(".json").read_text()) == key
+        assert key["blas_threads"] == 1 and key["version"] == data.KRR_VERSION
+        assert {"numpy", "scipy", "scikit-learn", "blas"} <= set(key)
 
     def no_compute(*args, **kwargs):
         raise AssertionError("cached tables must not be recomputed")
 
     monkeypatch.setattr(data, "krr_table", no_compute)
-    again = build_family({"type": "hpo_krr", "n_train_tasks": 1, "n_test_tasks": 1, "datasets": ["iris"],
-                          "cache_dir": str(tmp_path)})
+    again = build_family(_krr_spec(tmp_path))
     assert torch.equal(again.task("test", 0).y, task.y)
     assert not torch.equal(again.task("train", 0).y, task.y)
+
+
+@pytest.mark.parametrize("change", [{"scikit-learn": "0.0"}, {"blas_threads": 2}, {"version": 1},
+                                    {"blas": [["openblas", "0.0", "Haswell"]]}])
+def test_a_table_cached_under_other_settings_is_computed_again(tmp_path, monkeypatch, change):
+    build_family(_krr_spec(tmp_path))
+    computed = []
+    real_table, real_key = data.krr_table, data.krr_table_key
+
+    def counting_table(*args, **kwargs):
+        computed.append(args[:2])
+        return real_table(*args, **kwargs)
+
+    monkeypatch.setattr(data, "krr_table", counting_table)
+    monkeypatch.setattr(data, "krr_table_key", lambda dataset, seed: {**real_key(dataset, seed), **change})
+    build_family(_krr_spec(tmp_path))
+    assert computed == [("iris", 0), ("iris", data.TEST_SEED_OFFSET)]
+    assert len(list(tmp_path.glob("hpo_krr-iris-0-*.npy"))) == 2  # both settings keep their own table
+
+
+def test_a_table_does_not_depend_on_the_callers_threads(monkeypatch):
+    """breast_cancer seed 3 differs by up to 0.18 between 1 and 2 BLAS threads when they are not held to one."""
+    from sklearn.kernel_ridge import KernelRidge
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threads_in_fit = set()
+    real_fit = KernelRidge.fit
+
+    def recording_fit(self, *args, **kwargs):
+        if len(threads_in_fit) < 2:
+            threads_in_fit.update(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(KernelRidge, "fit", recording_fit)
+    torch_threads = torch.get_num_threads()
+    tables = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            with threadpool_limits(limits=threads):
+                tables.append(data.krr_table("breast_cancer", 3))
+    finally:
+        torch.set_num_threads(torch_threads)
+    assert tables[0].tobytes() == tables[1].tobytes()
+    assert threads_in_fit == {1}
 
 
 def test_bad_family_specs_name_the_problem():

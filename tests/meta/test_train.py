@@ -93,6 +93,25 @@ def test_a_crashed_run_resumes_to_the_same_model(tmp_path, monkeypatch):
     for (name, a), b in zip(net_a.state_dict().items(), net_b.state_dict().values()):
         assert torch.allclose(a, b), name
     assert info["phase"] == "ppo" and info["family"] == {"type": "table", "name": "trivial"}
+    assert info["tables_sha256"] == family.tables_sha256 != trivial_family(seed=1).tables_sha256
+
+
+def test_training_does_not_depend_on_the_callers_torch_threads(tmp_path):
+    """The config's torch_threads (1) holds while training, so the caller's thread count changes nothing."""
+    family = trivial_family()
+    weights = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            trainer = Trainer(tiny_config(tmp_path / str(n), likelihood_steps=10, iterations=2), family=family)
+            trainer.run(resume=False)
+            assert torch.get_num_threads() == n  # given back afterwards
+            weights.append(load_checkpoint(trainer.checkpoint_path, family.space)[0].state_dict())
+    finally:
+        torch.set_num_threads(threads)
+    for name, a in weights[0].items():
+        assert torch.equal(a, weights[1][name]), name
 
 
 def test_a_saved_state_of_another_config_is_not_resumed(tmp_path):
