@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import logging
 import os
 import sys
@@ -282,11 +283,17 @@ def _setup_logging(verbose: int, quiet: bool) -> Callable[[], None]:
     return undo
 
 
+#: ``OSError`` numbers that come from the user's files and disks, not from a bug.
+_USER_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
+                errno.ELOOP, errno.EFBIG}
+
+
 def _user_error(err: BaseException) -> str | None:
     """The one-line message of an error caused by the command's input (bad name, value, file); else None."""
     from mcbo.tasks.base import MissingToolError
 
-    if isinstance(err, (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)):
+    if isinstance(err, (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)) \
+            or (isinstance(err, OSError) and err.errno in _USER_ERRNOS):  # a full disk, read-only media, ...
         return f"{err.strerror or err}: {err.filename}" if err.filename else str(err)
     if isinstance(err, (ValueError, MissingToolError)):  # ConfigError, SuiteError, ExportError are ValueErrors
         return " ".join(str(err).split()) or type(err).__name__
@@ -305,6 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _drop_stdout()
         return 141
+    except KeyboardInterrupt:  # while the parser is built (its imports take seconds) or after the command
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -5,11 +5,13 @@
 """
 
 from mcbo.runner.config import ConfigError, JobSpec, SolverSpec, SuiteConfig, TaskSpec, load_config, parse_config
-from mcbo.runner.executor import SuiteError, preflight, run_suite
+from mcbo.runner.executor import SuiteError, SuiteInterrupted, SuiteMismatch, SuiteProgress, preflight, run_suite
+from mcbo.runner.lock import DatabaseBusy
 from mcbo.runner.report import Report, build_report, write_report
-from mcbo.runner.storage import ResultsDB
+from mcbo.runner.storage import ResultsDB, StorageError
 
 __all__ = [
-    "ConfigError", "JobSpec", "Report", "ResultsDB", "SolverSpec", "SuiteConfig", "SuiteError", "TaskSpec",
-    "build_report", "load_config", "parse_config", "preflight", "run_suite", "write_report",
+    "ConfigError", "DatabaseBusy", "JobSpec", "Report", "ResultsDB", "SolverSpec", "StorageError", "SuiteConfig",
+    "SuiteError", "SuiteInterrupted", "SuiteMismatch", "SuiteProgress", "TaskSpec", "build_report", "load_config",
+    "parse_config", "preflight", "run_suite", "write_report",
 ]

@@ -7,20 +7,29 @@
     mcbo report results/quick.db --out results/quick_report
 
 Each command's ``func`` takes the parsed arguments and returns an exit status: 0 when everything
-ran, 1 when some runs failed (the table printed says which). Bad input (a bad config, a missing
-recipe or task, an unreachable scheduler, a file that is not a results database) raises a
-``ValueError`` before anything is run or written, which :func:`mcbo.cli.main` prints as one
+ran, 1 when some runs failed (the table printed says which), 130 when stopped by Ctrl-C (after one
+line saying what is stored and the command that resumes). Bad input (a bad config, a missing recipe
+or task, an unreachable scheduler, a file that is not a results database, a database another process
+writes or that cannot be written) raises a ``ValueError``, which :func:`mcbo.cli.main` prints as one
 ``error:`` line with exit status 2.
+
+``bench`` says when it resumes a suite (and from how many stored evaluations) and when there is
+nothing left to do.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mcbo.runner.config import load_config
+
+if TYPE_CHECKING:
+    from mcbo.runner.executor import SuiteProgress
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +50,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="SECONDS",
                        help="how long to wait for --scheduler to answer before giving up")
     bench.add_argument("--db", default=None, help="results database (default: results/<suite name>.db)")
-    bench.add_argument("--torch-threads", type=int, default=None,
-                       help="torch threads per Dask worker (default 1 on a local cluster)")
+    bench.add_argument("--torch-threads", type=int, default=1,
+                       help="torch and BLAS threads of every run, in this process or on a worker (results may "
+                            "differ with another count)")
     bench.add_argument("--no-progress", action="store_true", help="hide the progress bars (as -q does)")
     bench.set_defaults(func=bench_command)
 
@@ -59,15 +69,35 @@ def bench_command(args: argparse.Namespace) -> int:
     """Run the suite of ``args.config``; print the runs table.
 
     Raises:
-        ValueError: ``ConfigError`` / ``SuiteError`` for bad input (nothing was run or written).
+        ValueError: ``ConfigError`` / ``SuiteError`` for bad input (nothing was run or written), or the
+            database cannot be used (another writer, another suite, a full disk, ...).
     """
-    from mcbo.runner.executor import run_suite
+    from mcbo.runner.executor import SuiteInterrupted, run_suite
 
+    if args.torch_threads is not None and args.torch_threads < 1:
+        raise ValueError(f"--torch-threads: got {args.torch_threads}; expected an integer >= 1")
     config = load_config(args.config)
     db = Path(args.db) if args.db else Path("results") / f"{config.name}.db"
-    progress = not (args.no_progress or getattr(args, "quiet", False))
-    runs = run_suite(config, db, workers=args.workers, scheduler=args.scheduler, progress=progress,
-                     torch_threads=args.torch_threads, scheduler_timeout=args.scheduler_timeout)
+    quiet = bool(getattr(args, "quiet", False))
+    progress = not (args.no_progress or quiet)
+
+    def announce(state: SuiteProgress) -> None:
+        if not quiet:
+            line = describe_start(state)
+            if line:
+                print(line, flush=True)
+
+    try:
+        runs = run_suite(config, db, workers=args.workers, scheduler=args.scheduler, progress=progress,
+                         torch_threads=args.torch_threads, scheduler_timeout=args.scheduler_timeout,
+                         on_start=announce)
+    except SuiteInterrupted as stop:
+        print(f"interrupted: {describe_stored(stop.progress)}; resume with: {resume_command(args, db)}",
+              file=sys.stderr, flush=True)
+        return 130
+    except KeyboardInterrupt:
+        print(f"interrupted; run again with: {resume_command(args, db)}", file=sys.stderr, flush=True)
+        return 130
     failed = runs[runs["status"] != "done"]
     shown = runs[["solver", "task", "seed", "status", "n_evaluations", "n_failed", "best_value"]]
     print(shown.to_string(index=False))
@@ -81,6 +111,38 @@ def bench_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def describe_stored(state: SuiteProgress) -> str:
+    """``37 of 240 evaluations of suite 'quick' are stored in results/quick.db (3 of 8 runs done)``."""
+    return (f"{state.evaluations} of {state.total_evaluations} evaluations of suite {state.name!r} are stored in "
+            f"{state.db_path} ({state.runs_done} of {state.runs} runs done)")
+
+
+def describe_start(state: SuiteProgress) -> str | None:
+    """What ``bench`` says as a suite starts: a resume and from where, nothing left to do, or nothing (new)."""
+    if state.finished:
+        return (f"suite {state.name!r} in {state.db_path} is complete ({state.runs} runs, "
+                f"{state.total_evaluations} evaluations): nothing left to do")
+    if state.evaluations == 0:
+        return None
+    part = f", {state.runs_started} part-way" if state.runs_started else ""
+    return (f"resuming suite {state.name!r} from {state.db_path}: {state.evaluations} of {state.total_evaluations} "
+            f"evaluations stored ({state.runs_done} of {state.runs} runs done{part}); continuing from there")
+
+
+def resume_command(args: argparse.Namespace, db: Path) -> str:
+    """The ``mcbo bench`` command line that continues this suite on the same database."""
+    argv = ["mcbo", "bench", str(args.config), "--db", str(db)]
+    if args.workers:
+        argv += ["--workers", str(args.workers)]
+    if args.scheduler:
+        argv += ["--scheduler", args.scheduler, "--scheduler-timeout", f"{args.scheduler_timeout:g}"]
+    if args.torch_threads not in (None, 1):
+        argv += ["--torch-threads", str(args.torch_threads)]
+    if args.no_progress:
+        argv.append("--no-progress")
+    return shlex.join(argv)
+
+
 def report_command(args: argparse.Namespace) -> int:
     """Write the report of ``args.db``; print the average-rank table.
 
@@ -91,8 +153,14 @@ def report_command(args: argparse.Namespace) -> int:
 
     db = Path(args.db)
     out = Path(args.out) if args.out else db.parent / f"{db.stem}_report"
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out: got {str(out)!r}, an existing file; expected a folder (created if missing)")
     report = build_report(db)
-    files = write_report(report, out)
+    try:
+        files = write_report(report, out)
+    except OSError as err:
+        raise ValueError(f"cannot write the report to {str(out)!r} ({err.strerror or err}); pass --out with a "
+                         f"writable folder") from None
     print(markdown_table(report.ranks, digits=3))
     print(f"report: {files['markdown']}")
     return 0

@@ -2,11 +2,11 @@
 
 A suite config is a YAML mapping::
 
-    name: quick                     # optional, defaults to the file's stem
-    budget: 30                      # evaluations per run (one run = solver x task x seed)
-    batch_size: 1                   # points asked for at once (default 1)
+    name: quick                     # optional, defaults to the file's stem; a file name (results/<name>.db)
+    budget: 30                      # evaluations per run (one run = solver x task x seed), 1 to 10^9
+    batch_size: 1                   # points asked for at once (default 1, at most 10 000)
     n_init: 10                      # optional: replaces ``n_init`` of every recipe that declares one
-    seeds: 2                        # an int n (seeds 0..n-1) or a list of distinct ints
+    seeds: 2                        # an int n (seeds 0..n-1) or a list of distinct ints in [0, 2^32)
     solvers:
       - rs                                          # a named recipe (solvers/rs.yaml)
       - {name: rs_sobol, solver: rs, method: sobol} # an inline recipe (needs a name)
@@ -36,6 +36,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,17 @@ TOP_LEVEL_KEYS = ("name", "description", "budget", "batch_size", "n_init", "seed
 TASK_KEYS = ("task", "name", "kwargs")
 
 
+#: Largest budget (evaluations per run): far beyond any run a results database or a model can hold.
+MAX_BUDGET = 10**9
 #: What a budget (evaluations per run) must be, wherever one is given: suite configs, ``mcbo run --evals``.
-BUDGET_RULE = "an integer >= 1 (the number of evaluations)"
+BUDGET_RULE = f"an integer from 1 to {MAX_BUDGET} (the number of evaluations)"
+#: Largest batch size (points per ask), as :data:`mcbo.solvers.base.MAX_ASK`.
+MAX_BATCH_SIZE = 10_000
+#: Seeds are integers in ``[0, MAX_SEED]`` (what numpy and torch generators take), at most ``MAX_SEEDS`` of them.
+MAX_SEED = 2**32 - 1
+MAX_SEEDS = 100_000
+#: A suite name is a file name (it names the default database ``results/<name>.db``), never a path.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class ConfigError(ValueError):
@@ -58,7 +68,7 @@ class ConfigError(ValueError):
 
 def check_budget(value: Any, field_name: str = "budget") -> int:
     """``value`` as a budget (:data:`BUDGET_RULE`); else ``ConfigError`` ``<field>: got <value>; expected ...``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BUDGET:
         raise ConfigError(f"{field_name}: got {value!r}; expected {BUDGET_RULE}")
     return int(value)
 
@@ -165,6 +175,7 @@ class SuiteConfig:
     imports: list[str] = field(default_factory=list)
     description: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    source: str = "config"
 
     def jobs(self) -> list[JobSpec]:
         """Every (solver, task, seed) run not excluded, seed-major so early results cover all pairs."""
@@ -202,8 +213,12 @@ def parse_config(raw: Any, default_name: str = "suite", source: str = "config") 
             raise ConfigError(f"{source}: missing required key {required!r}")
 
     name = raw.get("name", default_name)
-    if not isinstance(name, str) or not name.strip():
-        raise where.error("name", name, "a non-empty string")
+    if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
+        allowed = ("a file name: a letter or digit, then letters, digits, '_', '.' or '-' (it names the default "
+                   "database results/<name>.db)")
+        if "name" not in raw:
+            allowed += "; the name comes from the config's file name: set `name:` in the config"
+        raise where.error("name", name, allowed)
     description = raw.get("description", "") or ""
     if not isinstance(description, str):
         raise where.error("description", description, "a string")
@@ -211,7 +226,7 @@ def parse_config(raw: Any, default_name: str = "suite", source: str = "config") 
         budget = check_budget(raw["budget"])
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
-    batch_size = _positive_int(where, "batch_size", raw.get("batch_size", 1))
+    batch_size = _positive_int(where, "batch_size", raw.get("batch_size", 1), MAX_BATCH_SIZE)
     n_init = raw.get("n_init")
     if n_init is not None:
         n_init = _positive_int(where, "n_init", n_init)
@@ -226,7 +241,7 @@ def parse_config(raw: Any, default_name: str = "suite", source: str = "config") 
         raise where.error("imports", imports, "a list of module names")
     config = SuiteConfig(name=name, budget=budget, solvers=solvers, tasks=tasks, seeds=seeds,
                          batch_size=batch_size, n_init=n_init, exclude=exclude, imports=list(imports),
-                         description=description, raw=copy.deepcopy(dict(raw)))
+                         description=description, raw=copy.deepcopy(dict(raw)), source=source)
     if not config.jobs():
         raise ConfigError(f"{source}: exclude leaves no (solver, task) pair to run")
     return config
@@ -242,22 +257,25 @@ class _Where:
         return ConfigError(f"{self.source}: {field_name}: got {value!r}; expected {allowed}")
 
 
-def _positive_int(where: _Where, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise where.error(name, value, "a positive integer")
+def _positive_int(where: _Where, name: str, value: Any, largest: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (largest is not None and value > largest):
+        raise where.error(name, value, "a positive integer" + (f" of at most {largest}" if largest else ""))
     return int(value)
 
 
 def _parse_seeds(where: _Where, value: Any) -> list[int]:
+    allowed = (f"a number of seeds from 1 to {MAX_SEEDS} or a list of at most {MAX_SEEDS} distinct integers "
+               f"from 0 to {MAX_SEED}")
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
-            raise where.error("seeds", value, "a positive number of seeds or a list of distinct integers >= 0")
+        if not 1 <= value <= MAX_SEEDS:
+            raise where.error("seeds", value, allowed)
         return list(range(value))
-    if not isinstance(value, list) or not value:
-        raise where.error("seeds", value, "a positive number of seeds or a list of distinct integers >= 0")
+    if not isinstance(value, list) or not value or len(value) > MAX_SEEDS:
+        shown = f"a list of {len(value)} seeds" if isinstance(value, list) and len(value) > 10 else value
+        raise where.error("seeds", shown, allowed)
     for i, seed in enumerate(value):
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise where.error(f"seeds[{i}]", seed, "an integer >= 0")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise where.error(f"seeds[{i}]", seed, f"an integer from 0 to {MAX_SEED}")
     if len(set(value)) != len(value):
         raise where.error("seeds", value, "distinct seeds")
     return [int(s) for s in value]

@@ -11,17 +11,23 @@ If a worker process dies, Dask may start the job again on another worker from th
 submitted with; the evaluations it sends again carry indices already stored and are ignored (the
 database keeps the first copy of each ``(run, index)``), so counts stay exact. With a seeded solver
 and a deterministic task the repeated evaluations are the same points and values.
+
+Ctrl-C: the workers of a local cluster are started with SIGINT ignored, so a Ctrl-C at the terminal
+(which signals the whole process group) reaches only the client. The client then stores the messages
+already queued, cancels the jobs and closes the cluster with Dask's shutdown messages silenced, and
+raises ``KeyboardInterrupt`` for :func:`mcbo.runner.executor.run_suite` to report.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
-from distributed import Client, LocalCluster, Queue, WorkerPlugin, wait
+from distributed import Client, LocalCluster, Queue, wait
 
 from mcbo.runner.config import ConfigError
 from mcbo.runner.jobs import run_job_on_worker
@@ -72,18 +78,38 @@ def _at_least(levels: dict[str, int]) -> Iterator[None]:
             item.setLevel(level)
 
 
-class TorchThreadsPlugin(WorkerPlugin):
-    """Worker plugin: ``torch.set_num_threads(n)`` in every worker process when it starts."""
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT in this process (main thread only; elsewhere nothing changes); restore it on exit.
 
-    name = "mcbo-torch-threads"
+    Processes started meanwhile inherit the ignored signal: Python keeps SIGINT ignored when it starts
+    with it ignored, so local Dask workers started here leave Ctrl-C to the client.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
-    def __init__(self, n: int) -> None:
-        self.n = int(n)
 
-    def setup(self, worker: Any) -> None:
-        import torch
+@contextlib.contextmanager
+def sigint_as_flag() -> Iterator[threading.Event]:
+    """While inside, SIGINT sets the yielded event instead of raising ``KeyboardInterrupt`` (main thread only).
 
-        torch.set_num_threads(self.n)
+    The client loop checks it between two rounds of storing messages, so a Ctrl-C never cuts a write short.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_on_dask(
@@ -100,6 +126,8 @@ def run_on_dask(
 
     ``client``, when given, is a client of ``scheduler`` connected before (see :func:`connect`); its
     caller closes it. Dask's own log messages below WARNING are dropped unless mcbo logs at INFO.
+    Every job pins ``torch_threads`` itself (:func:`mcbo.runner.jobs.pinned`); local workers also get it
+    as their OpenMP / BLAS thread counts before they start.
     """
     with quiet_dask_logs() as quiet:
         cluster, given = None, client
@@ -107,23 +135,38 @@ def run_on_dask(
             client = client or connect(scheduler, scheduler_timeout)
         else:
             env = {name: str(torch_threads or 1) for name in THREAD_ENV}
-            cluster = LocalCluster(n_workers=int(workers or 1), threads_per_worker=1, processes=True,
-                                   dashboard_address=None, env=env, silence_logs=logging.WARNING if quiet else False)
-            client = Client(cluster)
+            # The workers inherit the ignored SIGINT: Ctrl-C is the client's to handle. (A Ctrl-C during these
+            # seconds of start-up is ignored too.) No dashboard; the scheduler's own HTTP server on a free local
+            # port (the default, 8787, may be taken by another cluster, which Dask warns about).
+            with sigint_ignored():
+                cluster = LocalCluster(n_workers=int(workers or 1), threads_per_worker=1, processes=True,
+                                       dashboard_address=None, env=env,
+                                       scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                                       silence_logs=logging.WARNING if quiet else False)
+        stopping = False
         try:
-            if torch_threads is not None:
-                client.register_plugin(TorchThreadsPlugin(torch_threads))
-            _run(client, todo, recorder, checkpoint_seconds, torch_threads)
+            if cluster is not None:
+                client = Client(cluster)
+            _run(client, todo, recorder, checkpoint_seconds, torch_threads, local=cluster is not None)
+        except BaseException:
+            stopping = True
+            raise
         finally:
-            if client is not given:
-                client.close()
-            if cluster is not None:  # a nanny killing a slow-to-stop worker at shutdown is no news to the user
-                with _at_least({"distributed.nanny": logging.ERROR} if quiet else {}):
+            # Stopping early (Ctrl-C, a database that cannot be written): jobs killed mid-way are expected, so
+            # Dask's messages about them are dropped, and a Ctrl-C must not cut the shutdown short.
+            silence = {"distributed": logging.CRITICAL, "tornado": logging.CRITICAL} if stopping else {}
+            nanny = {"distributed.nanny": logging.ERROR} if quiet else {}
+            with sigint_ignored() if stopping else contextlib.nullcontext(), _at_least({**nanny, **silence}):
+                if client is not None and client is not given:
+                    client.close()
+                if cluster is not None:  # a nanny killing a slow-to-stop worker at shutdown is no news to the user
                     cluster.close()
 
 
 def _run(client: Client, todo: list[Todo], recorder: Recorder, checkpoint_seconds: float,
-         torch_threads: int | None) -> None:
+         torch_threads: int | None, local: bool) -> None:
+    """Submit every job, store their messages until all end; on Ctrl-C store what arrived, cancel the jobs
+    (on a local cluster, its workers told not to log each cancelled job) and raise ``KeyboardInterrupt``."""
     queue = Queue(f"mcbo-suite-{uuid.uuid4().hex}", client=client)
     futures = {}
     for item in todo:
@@ -136,7 +179,32 @@ def _run(client: Client, todo: list[Todo], recorder: Recorder, checkpoint_second
         )
         futures[future] = item
     pending = set(futures)
-    while pending:
+    with sigint_as_flag() as stop:
+        try:
+            _wait_all(futures, pending, queue, recorder, stop)
+            if stop.is_set():  # Ctrl-C: store what arrived
+                _drain(queue, recorder)
+        finally:
+            if pending:  # stopped early (Ctrl-C, or the database cannot be written): stop the jobs
+                if local:
+                    with contextlib.suppress(Exception):
+                        client.run(_silence_worker_logs)
+                client.cancel(list(pending))
+                logger.info("stopped early: %d jobs cancelled", len(pending))
+    if stop.is_set():
+        raise KeyboardInterrupt
+    _drain(queue, recorder)
+    for future, item in futures.items():
+        if future.status == "finished" and item.run_id not in recorder.finished:
+            logger.warning("run %s finished without its end message; marking it done", item.run_id)
+            recorder.handle({"type": "done", "run_id": item.run_id})
+    queue.close()
+
+
+def _wait_all(futures: dict, pending: set, queue: Queue, recorder: Recorder, stop: threading.Event) -> None:
+    """Store the jobs' messages as they arrive until every future in ``pending`` is done (it is emptied) or
+    ``stop`` is set."""
+    while pending and not stop.is_set():
         try:  # sleep until a job ends or 0.25 s pass, then store what arrived
             wait(list(pending), timeout=0.25, return_when="FIRST_COMPLETED")
         except TimeoutError:
@@ -153,12 +221,12 @@ def _run(client: Client, todo: list[Todo], recorder: Recorder, checkpoint_second
             except Exception as cancelled:  # noqa: BLE001 -- a cancelled future raises instead
                 err = cancelled
             recorder.fail(item.run_id, item.job, err)
-    _drain(queue, recorder)
-    for future, item in futures.items():
-        if future.status == "finished" and item.run_id not in recorder.finished:
-            logger.warning("run %s finished without its end message; marking it done", item.run_id)
-            recorder.handle({"type": "done", "run_id": item.run_id})
-    queue.close()
+
+
+def _silence_worker_logs() -> None:
+    """Run on each worker when the suite is stopped: its cancelled jobs are no news to the user."""
+    for name in DASK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _drain(queue: Queue, recorder: Recorder) -> None:

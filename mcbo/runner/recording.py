@@ -43,17 +43,28 @@ class Recorder:
         self.finished: set[int] = set()
 
     def handle(self, message: dict[str, Any]) -> None:
-        """Store one job message (see :mod:`mcbo.runner.jobs`): an evaluation, a checkpoint or a run's end."""
+        """Store one job message (see :mod:`mcbo.runner.jobs`): what a job pinned, an evaluation (with the
+        checkpoint of its batch, in one transaction), a checkpoint or a run's end."""
         kind = message.get("type")
         if kind == "eval":
-            if self.db.add_evaluation(message):
+            checkpoint = message.get("checkpoint")
+            state = (int(checkpoint["n_evaluations"]), checkpoint["state"]) if checkpoint else None
+            if self.db.add_evaluation(message, state=state):
                 self.eval_bar.update(1)
+        elif kind == "start":
+            self._started(int(message["run_id"]), message.get("environment") or {})
         elif kind == "state":
             self.db.save_state(message["run_id"], int(message["n_evaluations"]), message["state"])
         elif kind == "done":
             self._finish(int(message["run_id"]), "done", None)
         else:
             raise ValueError(f"unknown job message type {kind!r}")
+
+    def _started(self, run_id: int, environment: dict[str, Any]) -> None:
+        previous = self.db.set_environment(run_id, environment)
+        if previous is not None and previous != environment and self.db.count(run_id) > 0:
+            logger.warning("run %s continues with other settings than it started with (%s, now %s); it may "
+                           "differ from an uninterrupted run", run_id, previous, environment)
 
     def start(self, run_id: int) -> None:
         self.db.set_status(run_id, "running")
@@ -69,6 +80,12 @@ class Recorder:
         self.finished.add(run_id)
         self.db.set_status(run_id, status, error)
         self.job_bar.update(1)
+
+    def interrupted(self, run_ids: list[int]) -> None:
+        """Set the runs that were running back to ``pending`` (the suite was stopped, not the runs)."""
+        for run_id in run_ids:
+            if run_id not in self.finished and self.db.status(run_id) == "running":
+                self.db.set_status(run_id, "pending")
 
     def close(self) -> None:
         self.eval_bar.close()

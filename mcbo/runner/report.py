@@ -8,8 +8,10 @@ mean over seeds and evaluation indices, and its overall rank the mean over tasks
 
 Comparisons are made on equal terms: on each task only the first ``H`` evaluations are used, ``H``
 being the shortest run of that task (a warning names unfinished runs), and ranks use only the seeds
-that every solver of the task has. A run with no evaluation is left out. Before its first successful
-evaluation a run's best value is ``+inf`` (last in every ranking).
+that every solver of the task has. A solver's average rank is over the tasks every solver ran (a
+warning and the report name the tasks left out). A run with no evaluation is left out. Before its
+first successful evaluation a run's best value is ``+inf`` (last in every ranking). The report states
+the number of seeds behind every table and plotted band.
 
 Every function returns pandas DataFrames; :func:`write_report` also writes them as CSV and markdown
 next to PNG plots.
@@ -17,10 +19,11 @@ next to PNG plots.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -99,9 +102,23 @@ def average_ranks(evaluations: pd.DataFrame) -> pd.DataFrame:
 def _average_ranks(cells: pd.DataFrame) -> pd.DataFrame:
     table = cells.groupby(["solver", "task"])["rank"].mean().unstack("task")
     table.columns.name = None
-    table["average"] = table.mean(axis=1, skipna=True)
+    common = [task for task in table.columns if table[task].notna().all()]
+    partial = [task for task in table.columns if task not in common]
+    if partial:
+        logger.warning("tasks %s were not run by every solver; the average rank is over the %d tasks every solver "
+                       "ran", partial, len(common))
+    table["average"] = table[common].mean(axis=1) if common else math.nan
     table.index.name = "solver"
     return table.sort_values("average")
+
+
+def rank_seeds(evaluations: pd.DataFrame) -> pd.Series:
+    """Number of seeds behind each task's ranks (those every solver of the task has), indexed by task."""
+    return _rank_seeds(_rank_cells(_comparable(evaluations)))
+
+
+def _rank_seeds(cells: pd.DataFrame) -> pd.Series:
+    return cells.groupby("task")["seed"].nunique().rename("seeds")
 
 
 def rank_curve(evaluations: pd.DataFrame) -> pd.DataFrame:
@@ -174,7 +191,7 @@ def timings(evaluations: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class Report:
-    """Every table of a suite report (pandas DataFrames)."""
+    """Every table of a suite report (pandas DataFrames), the seeds behind the ranks and the suites read."""
 
     evaluations: pd.DataFrame
     ranks: pd.DataFrame
@@ -182,11 +199,19 @@ class Report:
     best_values: pd.DataFrame
     convergence: pd.DataFrame
     timings: pd.DataFrame
+    rank_seeds: pd.Series = field(default_factory=lambda: pd.Series(dtype=int, name="seeds"))
+    suites: list[dict] = field(default_factory=list)
+
+    @property
+    def tasks_not_averaged(self) -> list[str]:
+        """Tasks some solver did not run: left out of the average rank."""
+        return [str(t) for t in self.ranks.columns if t != "average" and self.ranks[t].isna().any()]
 
     def best_values_table(self, digits: int = 4) -> pd.DataFrame:
-        """Wide table solver x task of ``"mean ± se"`` strings."""
+        """Wide table solver x task of ``"mean ± se (n=seeds)"`` strings."""
         table = self.best_values.assign(
-            text=[_format_mean_se(m, s, digits) for m, s in zip(self.best_values["mean"], self.best_values["se"])])
+            text=[f"{_format_mean_se(m, s, digits)} (n={n})" for m, s, n in
+                  zip(self.best_values["mean"], self.best_values["se"], self.best_values["n_runs"])])
         wide = table.pivot(index="solver", columns="task", values="text")
         wide.columns.name = None
         return wide
@@ -200,14 +225,25 @@ class Report:
 
 def build_report(db: str | Path | ResultsDB) -> Report:
     """Compute every report table from a results database."""
-    evaluations = load_evaluations(db)
+    if isinstance(db, ResultsDB):
+        evaluations, suites = load_evaluations(db), db.suites()
+    else:
+        with ResultsDB(db, readonly=True) as opened:
+            evaluations, suites = load_evaluations(opened), opened.suites()
     if evaluations.empty:
         raise ValueError(f"results database {str(getattr(db, 'path', db))!r} holds no evaluations")
+    if len(suites) > 1:
+        logger.warning("results database %s holds %d suites (%s): the report compares their runs together",
+                       getattr(db, "path", db), len(suites), ", ".join(_suite_label(s) for s in suites))
     comparable = _comparable(evaluations)
     cells = _rank_cells(comparable)
     return Report(evaluations=evaluations, ranks=_average_ranks(cells), rank_curve=_rank_curve(cells),
                   best_values=_best_values(comparable), convergence=_convergence(comparable),
-                  timings=timings(evaluations))
+                  timings=timings(evaluations), rank_seeds=_rank_seeds(cells), suites=suites)
+
+
+def _suite_label(suite: dict) -> str:
+    return f"{suite['name']!r}" + (f" (from {suite['source']})" if suite.get("source") else "")
 
 
 # ------------------------------------------------------------------------------- output
@@ -219,6 +255,31 @@ def _format_mean_se(mean: float, se: float, digits: int) -> str:
 
 def _safe_name(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(label)).strip("_") or "task"
+
+
+def plot_names(labels: list[str]) -> dict[str, str]:
+    """A distinct file-name stem per task label: the label itself where it is a safe file name, else its
+    safe form plus a short hash of the label (``ack/1`` and ``ack_1`` get different files)."""
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for label in sorted(labels, key=lambda x: (_safe_name(x) != str(x), str(x))):  # safe labels keep their name
+        stem = _safe_name(label)
+        if stem != str(label) or stem.lower() in used:
+            stem = f"{stem}-{hashlib.sha1(str(label).encode()).hexdigest()[:8]}"
+        names[label] = stem
+        used.add(stem.lower())
+    return names
+
+
+def _seeds_text(seeds: pd.Series) -> str:
+    """``t1: 2 seeds, t2: 3 seeds`` (or ``2 seeds on every task``)."""
+    values = {int(v) for v in seeds.to_numpy()}
+    if not values:
+        return "none (no seed is shared by every solver of a task)"
+    if len(values) == 1:
+        n = values.pop()
+        return f"{n} seed{'s' if n != 1 else ''} on every task"
+    return ", ".join(f"{task}: {int(n)} seed{'s' if int(n) != 1 else ''}" for task, n in seeds.items())
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
@@ -236,7 +297,8 @@ def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
 
 
 def plot_convergence(curves: pd.DataFrame, task: str, path: str | Path) -> Path:
-    """PNG of mean best-so-far +- s.e. vs evaluations for every solver on ``task``."""
+    """PNG of mean best-so-far +- s.e. vs evaluations for every solver on ``task``; each label says how many
+    seeds are behind its band."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -244,9 +306,10 @@ def plot_convergence(curves: pd.DataFrame, task: str, path: str | Path) -> Path:
     ax = fig.subplots()
     for solver, sub in curves[curves["task"] == task].groupby("solver", sort=True):
         x, mean, se = sub["n_evaluations"].to_numpy(), sub["mean"].to_numpy(), sub["se"].fillna(0.0).to_numpy()
-        (line,) = ax.plot(x, mean, label=str(solver), linewidth=1.5)
+        seeds = int(sub["n_runs"].max())
+        (line,) = ax.plot(x, mean, label=f"{solver} ({seeds} seed{'s' if seeds != 1 else ''})", linewidth=1.5)
         ax.fill_between(x, mean - se, mean + se, color=line.get_color(), alpha=0.2, linewidth=0)
-    ax.set_title(f"{task}: best value so far (mean ± s.e.)")
+    ax.set_title(f"{task}: best value so far (mean ± s.e. over seeds)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("evaluations")
     ax.set_ylabel("best value (minimised)")
@@ -258,8 +321,8 @@ def plot_convergence(curves: pd.DataFrame, task: str, path: str | Path) -> Path:
     return path
 
 
-def plot_rank_curve(curve: pd.DataFrame, path: str | Path) -> Path:
-    """PNG of each solver's mean rank (over tasks and seeds) vs evaluations."""
+def plot_rank_curve(curve: pd.DataFrame, path: str | Path, seeds: pd.Series | None = None) -> Path:
+    """PNG of each solver's mean rank (over tasks and seeds) vs evaluations; ``seeds`` (per task) go in the title."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -267,7 +330,8 @@ def plot_rank_curve(curve: pd.DataFrame, path: str | Path) -> Path:
     ax = fig.subplots()
     for solver in curve.columns:
         ax.plot(curve.index.to_numpy(), curve[solver].to_numpy(), label=str(solver), linewidth=1.5)
-    ax.set_title("average rank (lower is better)")
+    ax.set_title("average rank (lower is better)" + (f"\n{_seeds_text(seeds)}" if seeds is not None else ""),
+                 fontsize="medium")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("evaluations")
     ax.set_ylabel("rank")
@@ -295,26 +359,35 @@ def write_report(db: str | Path | ResultsDB | Report, out_dir: str | Path) -> di
                                ("timings", report.timings, False)):
         files[role] = out / f"{role}.csv"
         frame.to_csv(files[role], index=index)
-    files["rank_plot"] = plot_rank_curve(report.rank_curve, out / "ranks.png")
+    files["rank_plot"] = plot_rank_curve(report.rank_curve, out / "ranks.png", report.rank_seeds)
     tasks = sorted(report.convergence["task"].unique())
+    stems = plot_names(tasks)
     for task in tasks:
         files[f"convergence:{task}"] = plot_convergence(report.convergence, task,
-                                                        out / f"convergence_{_safe_name(task)}.png")
+                                                        out / f"convergence_{stems[task]}.png")
     evals = report.evaluations
     summary = (f"{evals['run_id'].nunique()} runs, {len(evals)} evaluations ({int(evals['failed'].sum())} failed), "
                f"{evals['solver'].nunique()} solvers, {len(tasks)} tasks.")
+    if report.suites:
+        summary += (" Suite " if len(report.suites) == 1 else " Suites (compared together) ") + \
+            ", ".join(_suite_label(s) for s in report.suites) + "."
+    averaged = "The average is over every task."
+    if report.tasks_not_averaged:
+        averaged = (f"The average is over the tasks every solver ran; left out: "
+                    f"{', '.join(report.tasks_not_averaged)}.")
     sections = [
         "# Benchmark report",
         summary,
         "## Average rank (MCBO protocol; lower is better)",
+        f"Ranks per task use the seeds every solver of the task has: {_seeds_text(report.rank_seeds)}. {averaged}",
         markdown_table(report.ranks, digits=3),
         "![average rank](ranks.png)",
-        "## Best value found (mean ± standard error over seeds; minimised)",
+        "## Best value found (mean ± standard error over n seeds; minimised)",
         markdown_table(report.best_values_table()),
         "## Seconds per iteration (model fit + acquisition per ask)",
         markdown_table(report.timings_table(), digits=3),
-        "## Convergence",
-        *[f"![{task}](convergence_{_safe_name(task)}.png)" for task in tasks],
+        "## Convergence (mean ± standard error over the seeds in each label)",
+        *[f"![{task}](convergence_{stems[task]}.png)" for task in tasks],
     ]
     files["markdown"] = out / "report.md"
     files["markdown"].write_text("\n\n".join(sections) + "\n")

@@ -60,3 +60,24 @@ def test_workers_and_scheduler_exclude_each_other(capsys: pytest.CaptureFixture)
     assert "not allowed with argument" in capsys.readouterr().err
     args = _parse(["bench", "c.yaml", "--workers", "3"])
     assert args.workers == 3 and callable(args.func)
+
+
+def test_what_bench_says_as_it_starts_and_the_command_that_resumes(tmp_path: Path) -> None:
+    from mcbo.runner.cli import describe_start, resume_command
+    from mcbo.runner.executor import SuiteProgress
+
+    db = tmp_path / "q.db"
+    assert describe_start(SuiteProgress("quick", db, 4, 0, 0, 0, 120)) is None  # a new suite: nothing to say
+    assert describe_start(SuiteProgress("quick", db, 4, 1, 1, 37, 120)) == (
+        f"resuming suite 'quick' from {db}: 37 of 120 evaluations stored (1 of 4 runs done, 1 part-way); "
+        f"continuing from there")
+    assert describe_start(SuiteProgress("quick", db, 4, 4, 0, 120, 120)) == (
+        f"suite 'quick' in {db} is complete (4 runs, 120 evaluations): nothing left to do")
+    args = _parse(["bench", "my configs/q.yaml", "--workers", "2", "--torch-threads", "2"])
+    assert resume_command(args, db) == f"mcbo bench 'my configs/q.yaml' --db {db} --workers 2 --torch-threads 2"
+    args = _parse(["bench", "q.yaml", "--scheduler", "tcp://h:8786", "--no-progress"])
+    assert resume_command(args, db) == (f"mcbo bench q.yaml --db {db} --scheduler tcp://h:8786 --scheduler-timeout 10 "
+                                        f"--no-progress")
+    args = _parse(["bench", "q.yaml", "--torch-threads", "0"])
+    with pytest.raises(ValueError, match="--torch-threads: got 0; expected an integer >= 1"):
+        args.func(args)

@@ -57,13 +57,21 @@ def test_entries_expand_into_labelled_jobs(suite_dict) -> None:
     ("change", "expected"),
     [
         ({"budgett": 5}, "unknown key(s) ['budgett']; allowed keys are"),
-        ({"budget": 0}, "budget: got 0; expected an integer >= 1 (the number of evaluations)"),
-        ({"budget": "30"}, "budget: got '30'; expected an integer >= 1"),
+        ({"budget": 0}, "budget: got 0; expected an integer from 1 to 1000000000 (the number of evaluations)"),
+        ({"budget": "30"}, "budget: got '30'; expected an integer from 1 to"),
+        ({"budget": 10**23}, "budget: got 100000000000000000000000; expected an integer from 1 to 1000000000"),
+        ({"budget": "10^23"}, "budget: got '10^23'; expected an integer from 1 to"),
         ({"batch_size": True}, "batch_size: got True; expected a positive integer"),
+        ({"batch_size": 10**5}, "batch_size: got 100000; expected a positive integer of at most 10000"),
+        ({"name": "../../../x"}, "name: got '../../../x'; expected a file name: a letter or digit, then"),
+        ({"name": "a/b"}, "name: got 'a/b'; expected a file name"),
+        ({"name": ".hidden"}, "name: got '.hidden'; expected a file name"),
         ({"n_init": 7}, "n_init: got 7; expected an integer no larger than budget (6)"),
         ({"seeds": [0, 0]}, "seeds: got [0, 0]; expected distinct seeds"),
-        ({"seeds": [0, -1]}, "seeds[1]: got -1; expected an integer >= 0"),
-        ({"seeds": 0}, "seeds: got 0; expected a positive number of seeds"),
+        ({"seeds": [0, -1]}, "seeds[1]: got -1; expected an integer from 0 to 4294967295"),
+        ({"seeds": [2**64]}, "seeds[0]: got 18446744073709551616; expected an integer from 0 to 4294967295"),
+        ({"seeds": 0}, "seeds: got 0; expected a number of seeds from 1 to 100000"),
+        ({"seeds": 10**23}, "seeds: got 100000000000000000000000; expected a number of seeds from 1 to 100000"),
         ({"solvers": []}, "solvers: got []; expected a non-empty list"),
         ({"solvers": ["rs", {"solver": "rs"}]}, "solvers[1].name: got None; expected a name for the inline recipe"),
         ({"solvers": [{"solver": "rs", "recipe": "rs", "name": "x"}]}, "solvers[0]: got"),
@@ -104,6 +112,8 @@ def test_missing_required_key_and_bad_files(tmp_path: Path, suite_dict) -> None:
 def test_name_defaults_to_the_file_stem(write_config, suite_dict) -> None:
     del suite_dict["name"]
     assert load_config(write_config(suite_dict, "my-suite.yaml")).name == "my-suite"
+    with pytest.raises(ConfigError, match="name: got 'my suite'; .*set `name:` in the config"):
+        load_config(write_config(suite_dict, "my suite.yaml"))
 
 
 def test_a_shipped_config_is_found_by_name_and_budgets_share_one_rule(tmp_path: Path) -> None:
@@ -115,7 +125,7 @@ def test_a_shipped_config_is_found_by_name_and_budgets_share_one_rule(tmp_path: 
     with pytest.raises(ConfigError, match="expected the path of a suite config YAML or the name of a shipped config: "
                                           ".*quick"):
         load_config("quik")
-    for bad in (0, -3, 2.5, True, "30"):
+    for bad in (0, -3, 2.5, True, "30", 10**9 + 1, 10**23):
         with pytest.raises(ConfigError) as info:
             check_budget(bad, "--evals")
         assert str(info.value) == f"--evals: got {bad!r}; expected {BUDGET_RULE}"

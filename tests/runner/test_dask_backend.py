@@ -119,3 +119,25 @@ def test_bench_on_workers_without_progress_prints_no_logs_or_bars(tmp_path: Path
     assert done.stdout.count(" done ") == 2
     for noise in ("INFO", "distributed.", "%|", "evaluations:", "runs:"):
         assert noise not in done.stderr, done.stderr
+
+
+def test_in_process_and_two_workers_store_the_same_values(tmp_path: Path) -> None:
+    """A model-based run does not depend on the executor: each job pins torch to one thread wherever it runs."""
+    import torch
+
+    config = parse_config({
+        "name": "same", "budget": 6, "batch_size": 2, "seeds": [0], "tasks": [{"name": "ackley_cat", "kwargs": {"n_dims": 6}}],
+        "solvers": [{"recipe": "casmopolitan", "name": "casmo", "n_init": 2}, "rs"]})
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # what an unpinned in-process run would have used here
+    try:
+        run_suite(config, tmp_path / "local.db", progress=False)
+        assert torch.get_num_threads() == 2  # the caller's setting comes back
+    finally:
+        torch.set_num_threads(before)
+    run_suite(config, tmp_path / "workers.db", workers=2, progress=False)
+    local, workers = _rows(tmp_path / "local.db"), _rows(tmp_path / "workers.db")
+    assert len(local) == 12 and local == workers
+    environments = sqlite3.connect(tmp_path / "workers.db").execute("SELECT environment FROM runs").fetchall()
+    assert {e[0] for e in environments} == {
+        '{"blas_threads": 1, "global_rngs": "seeded per batch", "torch_threads": 1}'}

@@ -60,15 +60,25 @@ def test_failed_evaluations_carry_their_error() -> None:
     assert evaluate_point(task, {"x0": "ok", "x1": 9})[1].startswith("ValueError")
 
 
+def _checkpoint(messages: list[dict], n: int) -> str:
+    """The checkpoint sent once the first ``n`` evaluations were told."""
+    (state,) = [m["checkpoint"]["state"] for m in messages if m.get("checkpoint", {}).get("n_evaluations") == n]
+    return state
+
+
 def test_messages_cover_every_evaluation_in_order() -> None:
     messages = _collect(_job(budget=5, batch_size=2))
+    assert messages[0] == {"type": "start", "run_id": 7,
+                           "environment": {"torch_threads": 1, "blas_threads": 1, "global_rngs": "seeded per batch"}}
     evals = _evals(messages)
     assert [m["index"] for m in evals] == [0, 1, 2, 3, 4]
     assert [m["batch"] for m in evals] == [0, 0, 1, 1, 2]
     assert messages[-1]["type"] == "done" and messages[-1]["n_evaluations"] == 5
     assert messages[-1]["best_value"] == min(m["value"] for m in evals)
-    state = json.loads([m for m in messages if m["type"] == "state"][-1]["state"])
-    assert len(state["records"]) == 5
+    # the last evaluation of each batch carries the checkpoint taken once that batch was told
+    assert [m.get("checkpoint", {}).get("n_evaluations") for m in evals] == [None, 2, None, 4, 5]
+    assert len(json.loads(_checkpoint(messages, 5))["records"]) == 5
+    assert not [m for m in messages if m["type"] == "state"]
     assert all(m["run_id"] == 7 and m["error"] is None and m["acq_seconds"] >= 0 for m in evals)
 
 
@@ -77,29 +87,101 @@ def _as_history(evals: list[dict]) -> list[dict]:
                                "acq_seconds", "eval_seconds")} for m in evals]
 
 
+def _key(evals: list[dict]) -> list[tuple]:
+    return [(m["index"], m["batch"], m["point"], m["value"], m["error"]) for m in evals]
+
+
 def test_resuming_from_a_checkpoint_continues_exactly() -> None:
     straight = _evals(_collect(_job(budget=9)))
     first = _collect(_job(budget=4))
-    state = [m for m in first if m["type"] == "state"][-1]["state"]
+    state = _checkpoint(first, 4)
     rest = _evals(_collect(_job(budget=9), history=_as_history(_evals(first)), state=state))
     assert [m["index"] for m in rest] == [4, 5, 6, 7, 8]
-    assert [m["point"] for m in _evals(first) + rest] == [m["point"] for m in straight]
+    assert _key(_evals(first) + rest) == _key(straight)
 
 
-def test_resuming_without_checkpoint_tells_the_stored_points() -> None:
-    first = _evals(_collect(_job(budget=3)))  # killed after the first batch + one point of the second
-    rest = _evals(_collect(_job(budget=7), history=_as_history(first), state=None))
-    assert [m["index"] for m in rest] == [3, 4, 5, 6]
-    assert [m["batch"] for m in rest] == [2, 2, 3, 3]
+@pytest.mark.parametrize("stored, checkpoint_after", [
+    (7, 6),     # killed mid-batch (batch size 3): one evaluation of the third batch stored
+    (8, 6),     # two of three stored
+    (7, 3),     # and the checkpoint two batches behind (checkpoint_seconds > 0)
+    (5, None),  # no checkpoint at all (killed before the first one was stored, or it was refused)
+    (6, 3),     # a whole batch stored after the checkpoint (an older database)
+])
+def test_a_resumed_run_asks_what_the_uninterrupted_run_asked(stored: int, checkpoint_after: int | None) -> None:
+    job = _job(budget=12, batch_size=3)
+    straight_messages = _collect(job)
+    straight = _evals(straight_messages)
+    state = _checkpoint(straight_messages, checkpoint_after) if checkpoint_after else None
+    rest = _evals(_collect(job, history=_as_history(straight[:stored]), state=state))
+    assert _key(straight[:stored] + rest) == _key(straight)  # same points, batches and values, in order
+    assert [m["index"] for m in rest] == list(range(stored, 12))
+    assert rest[-1]["checkpoint"]["n_evaluations"] == 12
+
+
+def test_a_solver_that_does_not_repeat_itself_is_told_the_stored_points(monkeypatch: pytest.MonkeyPatch,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    from mcbo.solvers.base import Solver
+
+    job = _job(budget=8, batch_size=3)
+    straight = _evals(_collect(job))
+    original = Solver.ask
+
+    def drifting(self, n=1):  # a solver whose asks depend on something not in its checkpoint
+        self.np_rng.random()
+        return original(self, n)
+
+    monkeypatch.setattr(Solver, "ask", drifting)
+    with caplog.at_level(logging.WARNING, logger="mcbo.runner.jobs"):
+        rest = _evals(_collect(job, history=_as_history(straight[:4]), state=None))
+    assert "did not ask the stored points of batch 0 again" in caplog.text
+    assert "differs from an uninterrupted run" in caplog.text
+    assert [m["index"] for m in rest] == [4, 5, 6, 7] and [m["batch"] for m in rest] == [2, 2, 2, 3]
+    points = [m["point"] for m in straight[:4] + rest]
+    assert len(set(points)) == 8  # the stored points were told: none is asked again
 
 
 def test_a_checkpoint_ahead_of_the_history_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    straight = _evals(_collect(_job(budget=6)))
     first = _collect(_job(budget=4))
-    state = [m for m in first if m["type"] == "state"][-1]["state"]
     with caplog.at_level(logging.WARNING, logger="mcbo.runner.jobs"):
-        rest = _evals(_collect(_job(budget=6), history=_as_history(_evals(first))[:2], state=state))
+        rest = _evals(_collect(_job(budget=6), history=_as_history(_evals(first))[:2], state=_checkpoint(first, 4)))
     assert "ignoring the stored solver checkpoint" in caplog.text
     assert [m["index"] for m in rest] == [2, 3, 4, 5]
+    assert _key(_evals(first)[:2] + rest) == _key(straight)
+
+
+def test_a_job_pins_threads_and_global_generators_and_restores_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    import torch
+
+    from mcbo.runner import jobs
+
+    seen = []
+
+    class _Probe(_Flaky):
+        def _evaluate(self, points):
+            seen.append((torch.get_num_threads(), random.random(), float(np.random.random()), float(torch.rand(1))))
+            return super()._evaluate(points)
+
+    monkeypatch.setattr(jobs, "build_job_task", lambda job: _Probe())
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        state = (random.getstate(), np.random.get_state()[1].tolist(), torch.get_rng_state())
+        jobs.run_job(_job(budget=4, batch_size=2), 1, [].append)
+        assert torch.get_num_threads() == 2  # the caller's settings come back
+        assert random.getstate() == state[0] and np.random.get_state()[1].tolist() == state[1]
+        assert torch.equal(torch.get_rng_state(), state[2])
+        first = list(seen)
+        seen.clear()
+        random.random(), np.random.random(), torch.rand(1)  # other global draws in between change nothing
+        jobs.run_job(_job(budget=4, batch_size=2), 1, [].append)
+    finally:
+        torch.set_num_threads(before)
+    assert [s[0] for s in first] == [1, 1, 1, 1]
+    assert seen == first  # the global generators are seeded per batch: the same draws in every run
+    assert first[0][1:] != first[2][1:]  # and differently for each batch
 
 
 def test_suite_n_init_goes_only_to_recipes_that_declare_one() -> None:

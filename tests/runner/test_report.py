@@ -130,3 +130,68 @@ def test_report_command(db_path: Path, tmp_path: Path, capsys: pytest.CaptureFix
     with pytest.raises(ValueError, match="'.*notes.txt' is not an mcbo results database"):
         args.func(args)
     assert not (tmp_path / "notes_report").exists()
+
+
+def test_the_report_states_the_seeds_behind_every_table_and_band(db_path: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib.axes
+
+    labels = []
+    original = matplotlib.axes.Axes.plot
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot",
+                        lambda self, *a, **k: labels.append(k.get("label")) or original(self, *a, **k))
+    report = build_report(db_path)
+    assert report.rank_seeds.to_dict() == {"t1": 2, "t2": 2}
+    assert report.best_values_table().loc["a", "t1"] == "1.1 ± 0.9 (n=2)"
+    text = write_report(report, tmp_path / "out")["markdown"].read_text()
+    assert "Ranks per task use the seeds every solver of the task has: 2 seeds on every task." in text
+    assert "The average is over every task." in text and "1.1 ± 0.9 (n=2)" in text
+    assert {"a (2 seeds)", "b (2 seeds)"} <= set(labels)
+
+
+def test_the_average_rank_is_over_the_tasks_every_solver_ran(tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    path = _build_db(tmp_path / "more.db")
+    with ResultsDB(path) as db:  # solver c ran only t1, with one seed
+        run = db.ensure_run(JobSpec(SolverSpec("c", "rs"), TaskSpec("t1", "ackley_cat"), seed=0, budget=3))
+        for i, value in enumerate([9, 9, 9]):
+            db.add_evaluation({"run_id": run, "index": i, "batch": i, "point": json.dumps({"x": i}), "value": value,
+                               "error": None, "fit_seconds": 0.0, "acq_seconds": 0.0, "eval_seconds": 1.0})
+    with caplog.at_level(logging.WARNING, logger="mcbo.runner.report"):
+        report = build_report(path)
+    assert "tasks ['t2'] were not run by every solver" in caplog.text
+    assert report.tasks_not_averaged == ["t2"]
+    assert report.ranks["average"].to_dict() == pytest.approx(report.ranks["t1"].to_dict())  # t1 only
+    assert report.rank_seeds.to_dict() == {"t1": 1, "t2": 2}  # seed 1 of t1 lacks solver c
+    text = write_report(report, tmp_path / "out")["markdown"].read_text()
+    assert "t1: 1 seed, t2: 2 seeds" in text and "left out: t2." in text
+
+
+def test_tasks_whose_names_differ_only_in_odd_characters_get_their_own_plots(tmp_path: Path) -> None:
+    from mcbo.runner.report import plot_names
+
+    names = plot_names(["ack/1", "ack_1", "ack 1", "t2"])
+    assert names["ack_1"] == "ack_1" and names["t2"] == "t2"
+    assert len(set(names.values())) == 4 and names["ack/1"].startswith("ack_1-")
+    path = tmp_path / "odd.db"
+    with ResultsDB(path) as db:
+        for task in ("ack/1", "ack_1"):
+            run = db.ensure_run(JobSpec(SolverSpec("a", "rs"), TaskSpec(task, "ackley_cat"), seed=0, budget=2))
+            for i in range(2):
+                db.add_evaluation({"run_id": run, "index": i, "batch": i, "point": json.dumps({"x": i}), "value": i,
+                                   "error": None, "fit_seconds": 0.0, "acq_seconds": 0.0, "eval_seconds": 1.0})
+    files = write_report(path, tmp_path / "out")
+    assert files["convergence:ack/1"] != files["convergence:ack_1"]
+    assert files["convergence:ack/1"].is_file() and files["convergence:ack_1"].is_file()
+    assert f"]({files['convergence:ack/1'].name})" in files["markdown"].read_text()
+
+
+def test_a_database_holding_two_suites_is_reported_with_a_warning(db_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    with ResultsDB(db_path) as db:  # as an older mcbo let two configs share one database
+        db.register_suite("quick", {"name": "quick"}, "configs/quick.yaml")
+        db.register_suite("other", {"name": "other"}, "other.yaml")
+    with caplog.at_level(logging.WARNING, logger="mcbo.runner.report"):
+        report = build_report(db_path)
+    assert "holds 2 suites ('quick' (from configs/quick.yaml), 'other' (from other.yaml))" in caplog.text
+    assert [s["name"] for s in report.suites] == ["quick", "other"]
