@@ -15,12 +15,14 @@ from __future__ import annotations
 import base64
 import binascii
 import decimal
+import itertools
 import json
 import logging
 import math
 import numbers
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -28,6 +30,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mcbo.solvers.parallel import (
+    INTERRUPTED,
+    RunStore,
+    evaluate_point,
+    finite_or_none,
+    make_evaluator,
+    storage_path,
+)
 from mcbo.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -358,38 +368,162 @@ class Solver(ABC):
         batch_size: int = 1,
         progress: bool = False,
         callback: Callable[["Solver"], None] | None = None,
+        *,
+        n_workers: int | None = None,
+        executor: Any = None,
+        eval_timeout: float | None = None,
+        storage: str | Path | None = None,
     ) -> tuple[dict[str, Any] | None, float]:
         """Run ask / evaluate / tell until ``n_evaluations`` more points are told.
 
         A black box that raises, or returns None/NaN/inf, is recorded as failed and the run goes on.
-        Returns :attr:`best`.
+
+        Where evaluations run:
+
+        * by default (``n_workers`` 1, no ``executor``, no ``eval_timeout``) in this process, ``batch_size``
+          points per ask, told together;
+        * with ``n_workers > 1`` or an ``eval_timeout``, in that many local worker processes (one with only a
+          timeout); with ``executor`` (a :class:`distributed.Client`), as tasks on its Dask cluster. The loop is
+          asynchronous: as soon as an evaluation finishes it is told and a new point is asked, the running ones
+          being pending points of that ask, so ``n_workers`` evaluations are always in flight. An evaluation
+          that runs past ``eval_timeout`` seconds is stopped (its process ended) and recorded as failed with
+          an error starting ``timeout:``; a worker that dies (segfault, ``os._exit``) is replaced and its
+          evaluation recorded as failed with an error starting ``crashed:``. The black box must pickle (see
+          :mod:`mcbo.solvers.parallel`); ``batch_size`` must be 1.
+
+        With ``storage`` (``"sqlite:///run.db"`` or a path) every ask and tell is committed to that SQLite file
+        with the solver's state, and ``n_evaluations`` counts the evaluations of the stored run (those the solver
+        had before the run's first call excluded): calling again with the same arguments resumes where the
+        run stopped (even after ``kill -9``) and evaluates no stored point again. Points in flight when the run
+        stopped are evaluated again on resume, first; a point in flight at two interruptions is recorded as
+        failed with an error starting ``interrupted:`` instead (it may be what kills the run).
+
+        Args:
+            black_box: called with one point (a dict); returns the value to minimise.
+            n_evaluations: evaluations to run (>= 0); with ``storage``, the run's total.
+            batch_size: points per ask in the in-process loop (>= 1).
+            progress: show a tqdm progress bar.
+            callback: called with the solver after every tell.
+            n_workers: evaluations in flight at once (>= 1); ``None``: 1, or with ``executor`` every thread of
+                the Dask cluster when the run starts.
+            executor: a :class:`distributed.Client` of an existing Dask cluster to evaluate on.
+            eval_timeout: seconds an evaluation may run (> 0); ``None``: no limit.
+            storage: SQLite file of a durable, resumable run.
+
+        Returns:
+            :attr:`best`.
+
+        Raises:
+            ValueError: bad arguments; a black box that does not pickle when it must
+                (:class:`~mcbo.solvers.parallel.BlackBoxPicklingError`); a storage of another run or program, or
+                in use by another process.
         """
         from tqdm.auto import tqdm
 
-        if n_evaluations < 0 or batch_size < 1:
+        if not callable(black_box):
+            raise ValueError(f"black_box must be callable (point dict -> float), got {type(black_box).__name__}")
+        if isinstance(n_evaluations, bool) or not isinstance(n_evaluations, (int, np.integer)) or n_evaluations < 0 \
+                or isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"need n_evaluations >= 0 and batch_size >= 1, got {n_evaluations}, {batch_size}")
-        bar = tqdm(total=n_evaluations, disable=not progress, desc=self.name, unit="eval")
-        done = 0
-        while done < n_evaluations:
-            points = self.ask(min(batch_size, n_evaluations - done))
-            values, errors, secs = [], [], []
-            for point in points:
-                start = time.perf_counter()
-                try:
-                    values.append(black_box(dict(point)))
-                    errors.append(None)
-                except Exception as err:  # noqa: BLE001 -- any black-box failure is recorded, not raised
-                    values.append(None)
-                    errors.append(f"{type(err).__name__}: {err}")
-                secs.append(time.perf_counter() - start)
-            self.tell(points, values, errors=errors, eval_seconds=secs)
-            done += len(points)
-            bar.update(len(points))
-            bar.set_postfix(best=f"{self.best[1]:.4g}")
-            if callback is not None:
-                callback(self)
-        bar.close()
+        if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, (int, np.integer))
+                                      or n_workers < 1):
+            raise ValueError(f"n_workers must be an integer >= 1 (or None), got {n_workers!r}")
+        if eval_timeout is not None and (isinstance(eval_timeout, bool) or _finite_real(eval_timeout) is None
+                                         or eval_timeout <= 0):
+            raise ValueError(f"eval_timeout must be a number of seconds > 0 (or None), got {eval_timeout!r}")
+        in_workers = executor is not None or (n_workers or 1) > 1 or eval_timeout is not None
+        if in_workers and batch_size != 1:
+            raise ValueError(f"batch_size={batch_size} is for the in-process loop; with n_workers, eval_timeout or "
+                             f"executor a new point is asked as each evaluation ends (leave batch_size at 1)")
+        store = RunStore(storage_path(storage)) if storage is not None else None
+        try:
+            run = _RunLog(self, store, int(n_evaluations))
+            bar = tqdm(total=run.budget, initial=run.done, disable=not progress, desc=self.name,
+                       unit="eval")
+            try:
+                if in_workers:
+                    self._optimize_in_workers(black_box, run, bar, callback, n_workers, executor, eval_timeout)
+                else:
+                    self._optimize_in_process(black_box, run, bar, callback, int(batch_size))
+            finally:
+                bar.close()
+        finally:
+            if store is not None:
+                store.close()
         return self.best
+
+    def _optimize_in_process(self, black_box: Callable[[dict[str, Any]], Any], run: _RunLog, bar: Any,
+                             callback: Callable[["Solver"], None] | None, batch_size: int) -> None:
+        """:meth:`optimize`'s loop in this process: ask a batch, evaluate it point by point, tell it."""
+        redo = deque(run.redo)
+        points: list[dict[str, Any]] = []
+        try:
+            while run.done < run.budget:
+                n = min(batch_size, run.budget - run.done)
+                points = [redo.popleft() for _ in range(min(n, len(redo)))]
+                if not points:
+                    points = self.ask(n)
+                    run.asked(points)
+                outcomes = [evaluate_point(black_box, point) for point in points]
+                values, errors = zip(*(_checked_outcome(value, error) for value, error, _ in outcomes))
+                self.tell(points, list(values), errors=list(errors), eval_seconds=[s for _, _, s in outcomes])
+                told, points = points, []
+                run.told(told)
+                bar.update(len(told))
+                bar.set_postfix(best=f"{self.best[1]:.4g}")
+                if callback is not None:
+                    callback(self)
+        except BaseException:
+            self._drop_pending([*points, *redo])  # never told: not pending once the run is abandoned
+            raise
+
+    def _optimize_in_workers(self, black_box: Callable[[dict[str, Any]], Any], run: _RunLog, bar: Any,
+                             callback: Callable[["Solver"], None] | None, n_workers: int | None, executor: Any,
+                             eval_timeout: float | None) -> None:
+        """:meth:`optimize`'s asynchronous loop: keep the evaluator full; tell each outcome and ask again."""
+        redo = deque(run.redo)
+        running: dict[int, dict[str, Any]] = {}
+        keys = itertools.count()
+        exhausted: SearchSpaceExhausted | None = None
+        with make_evaluator(black_box, n_workers, executor, eval_timeout) as evaluator:
+            logger.info("%s: %d evaluations on %s%s", self.name, run.budget - run.done, evaluator.where,
+                        f" (eval_timeout {eval_timeout:g} s)" if eval_timeout else "")
+            try:
+                while True:
+                    room = min(evaluator.capacity - len(running), run.budget - run.done - len(running))
+                    if room > 0 and exhausted is None:
+                        points = [redo.popleft() for _ in range(min(room, len(redo)))]
+                        if len(points) < room:
+                            try:
+                                asked = self.ask(room - len(points))
+                            except SearchSpaceExhausted as err:  # finish what runs, then say so
+                                exhausted, asked = err, []
+                            run.asked(asked)
+                            points += asked
+                        for point in points:
+                            key = next(keys)
+                            running[key] = point
+                            evaluator.submit(key, point)
+                    if not running:
+                        break
+                    for outcome in evaluator.wait():
+                        point = running.pop(outcome.key)
+                        value, error = _checked_outcome(outcome.value, outcome.error)
+                        self.tell([point], [value], errors=[error], eval_seconds=[outcome.seconds])
+                        run.told([point])
+                        bar.update(1)
+                        bar.set_postfix(best=f"{self.best[1]:.4g}", running=len(running))
+                        if callback is not None:
+                            callback(self)
+            finally:
+                self._drop_pending([*running.values(), *redo])
+        if exhausted is not None:
+            raise exhausted
+
+    def _drop_pending(self, points: Sequence[Mapping[str, Any]]) -> None:
+        """Forget ``points`` as pending: :meth:`optimize` handed them out and stops without telling them."""
+        for point in points:
+            self._pop_pending(dict(point))
 
     # ------------------------------------------------------------ save / load
     def _extra_state(self) -> dict[str, Any]:
@@ -466,6 +600,132 @@ class Solver(ABC):
             self.load_state_dict(state)
         except ValueError as err:
             raise ValueError(f"solver state file {str(path)!r}: {err}") from None
+
+
+#: A point in flight at this many interruptions of a durable run is recorded as failed ('interrupted'), not rerun.
+_MAX_INTERRUPTED = 2
+
+
+def _checked_outcome(value: Any, error: str | None) -> tuple[float | None, str | None]:
+    """What :meth:`Solver.optimize` tells for one evaluation: ``(value, None)`` or ``(None, error)``."""
+    if error:
+        return None, str(error)
+    try:
+        number = _finite_real(value)
+    except (ValueError, TypeError, RuntimeError):  # e.g. a numpy array of several numbers
+        number = None
+    if number is None:
+        return None, f"invalid value {value!r:.200}"
+    return number, None
+
+
+class _RunLog:
+    """The budget of one :meth:`Solver.optimize` call and, with a storage, its durable record.
+
+    Without a store it only counts. With one, it first brings ``solver`` up to the stored run (its records,
+    state and pending points) or starts the run there, and then commits the solver's state with every ask
+    (:meth:`asked`) and tell (:meth:`told`), with the points in flight.
+
+    Attributes:
+        start: evaluations the solver had before the run (not counted in its budget).
+        budget: evaluations the run makes in all (``n_evaluations``).
+        redo: points in flight when a stored run stopped, to evaluate first (they are pending already).
+    """
+
+    def __init__(self, solver: Solver, store: RunStore | None, n_evaluations: int) -> None:
+        self.solver, self.store, self.budget = solver, store, n_evaluations
+        self.redo: list[dict[str, Any]] = []
+        self.inflight: dict[str, int] = {}  # point JSON -> interruptions it has been in flight at, plus one
+        self.start = solver.n_evaluations if store is None else self._open(store)
+
+    @property
+    def done(self) -> int:
+        """Evaluations of the run told so far."""
+        return self.solver.n_evaluations - self.start
+
+    def asked(self, points: Sequence[Mapping[str, Any]]) -> None:
+        if self.store is not None and points:
+            self.inflight.update((self._key(p), 1) for p in points)
+            self._commit()
+
+    def told(self, points: Sequence[Mapping[str, Any]]) -> None:
+        if self.store is not None:
+            for point in points:
+                self.inflight.pop(self._key(point), None)
+            self._commit()
+
+    def _key(self, point: Mapping[str, Any]) -> str:
+        return json.dumps(self.solver.space.validate(point), sort_keys=True, default=_json_default)
+
+    def _identity(self) -> dict[str, str]:
+        solver = self.solver
+        return {"solver": solver.name, "seed": str(solver.seed),
+                "space": json.dumps(solver.space.to_dict(), sort_keys=True, default=_json_default)}
+
+    def _open(self, store: RunStore) -> int:
+        """Resume the stored run into the solver (or start one); the evaluations the solver had before it."""
+        solver, where = self.solver, str(store.path)
+        stored = store.load()
+        identity = self._identity()
+        if stored is None:
+            start = solver.n_evaluations
+            self._commit({**identity, "n_prior": str(start)})
+            logger.info("%s: new durable run in %s", solver.name, where)
+            return start
+        for field in ("solver", "seed", "space"):
+            if stored.identity.get(field) != identity[field]:
+                shown = {"solver": stored.identity.get("solver"), "seed": stored.identity.get("seed")}
+                raise ValueError(f"storage {where!r} holds another run (solver {shown['solver']!r}, seed "
+                                 f"{shown['seed']}{', another search space' if field == 'space' else ''}): its "
+                                 f"{field} differs from this solver's ({identity[field] if field != 'space' else '...'}"
+                                 f"); give this run its own storage")
+        if stored.state is None:
+            raise ValueError(f"storage {where!r} holds no solver state; delete the file to start the run again")
+        try:
+            state = json.loads(stored.state)
+            state["records"] = [
+                {"index": row["idx"], "point": json.loads(row["point"]), "value": row["value"],
+                 "status": row["status"], "error": row["error"], "ask_seconds": row["ask_seconds"],
+                 "eval_seconds": row["eval_seconds"]}
+                for row in stored.rows
+            ]
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"storage {where!r} holds a malformed solver state: {err}") from None
+        try:
+            solver.load_state_dict(state)
+        except ValueError as err:
+            raise ValueError(f"storage {where!r}: {err}") from None
+        start = int(stored.identity.get("n_prior", 0))
+        lost = []
+        for point in solver.pending:
+            attempts = stored.inflight.get(self._key(point))
+            if attempts is None:  # pending before the run started: not the run's to evaluate
+                continue
+            if attempts >= _MAX_INTERRUPTED:
+                lost.append(point)
+            else:
+                self.redo.append(point)
+                self.inflight[self._key(point)] = attempts + 1
+        if lost:
+            logger.warning("%s: %d point(s) were in flight at %d interruptions of the run; recording them as "
+                           "failed ('interrupted')", solver.name, len(lost), _MAX_INTERRUPTED)
+            solver.tell(lost, [None] * len(lost), errors=[
+                f"{INTERRUPTED}: the run stopped {_MAX_INTERRUPTED} times while this point was being evaluated; "
+                "it is not evaluated again"] * len(lost))
+        self._commit()
+        logger.info("%s: resuming the run in %s at evaluation %d (%d in flight evaluated again)", solver.name,
+                    where, self.solver.n_evaluations - start, len(self.redo))
+        return start
+
+    def _commit(self, identity: dict[str, str] | None = None) -> None:
+        store = self.store
+        assert store is not None
+        records = self.solver._records
+        rows = [(r["index"], json.dumps(r["point"], default=_json_default), finite_or_none(r["value"]), r["status"],
+                 r["error"], finite_or_none(r["ask_seconds"]), finite_or_none(r["eval_seconds"]))
+                for r in records[store.n_rows:]]
+        state = {k: v for k, v in self.solver.state_dict().items() if k != "records"}
+        store.commit(rows, json.dumps(state, default=_json_default), self.inflight, identity)
 
 
 def _checked_state(solver: Solver, state: Any) -> dict[str, Any]:
