@@ -9,7 +9,7 @@ Example::
     def black_box(p):  # minimised; raise or return NaN to record a failed evaluation
         return (p["x"] - 1) ** 2 + abs(p["n"] - 3) + (p["kind"] != "b")
 
-    result = minimize(black_box, space, n_evaluations=40, solver="casmopolitan", seed=0)
+    result = minimize(black_box, space, n_evaluations=40, solver="default", seed=0)
     print(result.best_value, result.best_point)
     result.history.to_csv("history.csv", index=False)
 
@@ -69,7 +69,7 @@ def minimize(
     black_box: Callable[[dict[str, Any]], float],
     space: SearchSpace,
     n_evaluations: int,
-    solver: str | Mapping[str, Any] | Solver = "casmopolitan",
+    solver: str | Mapping[str, Any] | Solver = "default",
     seed: int = 0,
     batch_size: int = 1,
     progress: bool = False,
@@ -84,8 +84,8 @@ def minimize(
         space: the search space.
         n_evaluations: evaluations to run, an integer >= 1 (the rule of ``mcbo run --evals`` and
             of suite budgets). With an already-used ``solver`` these are added to the ones it has.
-        solver: a recipe name (see ``mcbo solvers``, e.g. ``"casmopolitan"``, ``"rs"``, ``"ga"``),
-            an inline recipe dict (as :func:`mcbo.solvers.build_solver` takes), or an already-built
+        solver: a recipe name (see ``mcbo solvers``: ``"default"`` picks its configuration from the kinds of
+            variables in ``space``; others are ``"casmopolitan"``, ``"rs"``, ``"ga"``, ...), an inline recipe dict (as :func:`mcbo.solvers.build_solver` takes), or an already-built
             :class:`~mcbo.solvers.base.Solver` over ``space`` (then ``seed`` is the solver's own and
             ``overrides`` must be empty).
         seed: seed of every random draw of the solver built from a recipe.

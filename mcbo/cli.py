@@ -42,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.solver)
     task = build_task(args.task, seed=args.seed)
     stem = f"{args.solver}_{args.task}_seed{args.seed}"
-    n_init = initial_design_size(recipe)
+    n_init = initial_design_size(recipe, task.space)
     print(describe_plan(args, recipe, task, n_init, out / stem), flush=True)
 
     from mcbo.api import minimize
@@ -76,12 +76,15 @@ def _check_name(value: str, flag: str, what: str, available: Sequence[str]) -> N
     raise ValueError(f"{flag}: unknown {what} {value!r}{hint}; expected one of: {', '.join(available)}")
 
 
-def initial_design_size(recipe: dict[str, Any]) -> int | None:
-    """Evaluations a recipe's solver makes before using a model (its ``n_init``), or ``None`` if it has none."""
+def initial_design_size(recipe: dict[str, Any], space: Any) -> int | None:
+    """Evaluations a recipe's solver makes on ``space`` before using a model (its ``n_init``; for the ``default``
+    recipe, that of the configuration it picks for the space), or ``None`` if it has none."""
+    from mcbo.solvers.auto import space_kind
     from mcbo.solvers.registry import SOLVER_KINDS
 
     default = SOLVER_KINDS.settings(recipe["solver"]).get("n_init") if recipe.get("solver") in SOLVER_KINDS else None
-    value = recipe.get("n_init", default)
+    chosen = recipe.get("by_space", {}).get(space_kind(space), {}) if isinstance(recipe.get("by_space"), dict) else {}
+    value = recipe.get("n_init", chosen.get("n_init", default))
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
@@ -168,7 +171,7 @@ def _tasks(args: argparse.Namespace) -> int:
 def _add_run_arguments(parser: argparse.ArgumentParser, demo: bool) -> None:
     """The options of ``run`` (all but --seed/--batch-size/--out required) and ``demo`` (all defaulted)."""
     required = {} if demo else {"required": True}
-    parser.add_argument("--solver", default="casmopolitan" if demo else None, **required,
+    parser.add_argument("--solver", default="default" if demo else None, **required,
                         help="recipe name (see `mcbo solvers`)")
     parser.add_argument("--task", default="ackley53" if demo else None, **required,
                         help="task name (see `mcbo tasks`)")

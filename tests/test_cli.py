@@ -179,12 +179,12 @@ def test_demo_says_what_it_will_do_and_marks_the_initial_design(tmp_path, capsys
     assert main(["demo", "--evals", "4", "--out", str(tmp_path), "--no-progress"]) == 0
     out = capsys.readouterr().out
     plan = out.split("best value after")[0]
-    assert plan.startswith("casmopolitan on ackley53: 4 evaluations, one point at a time, seed 0\n")
+    assert plan.startswith("default on ackley53: 4 evaluations, one point at a time, seed 0\n")
     assert "53 variables: 50 boolean, 3 real" in plan and "the first 4 evaluations are its initial design" in plan
-    assert "casmopolitan_ackley53_seed0.csv" in plan
+    assert "default_ackley53_seed0.csv" in plan
     ((args, kwargs),) = spans
-    assert args == (0.5, 4.5) and kwargs["label"] == "initial design (20 evaluations)"
-    assert (tmp_path / "casmopolitan_ackley53_seed0.png").is_file()
+    assert args == (0.5, 4.5) and kwargs["label"] == "initial design (10 evaluations)"
+    assert (tmp_path / "default_ackley53_seed0.png").is_file()
 
 
 def test_logs_of_other_libraries_need_verbose(monkeypatch, capsys):

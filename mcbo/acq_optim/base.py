@@ -35,6 +35,9 @@ class AcqContext:
         trust_region: region to stay inside (``None``, or a region without a centre: the whole space).
         generator: torch random generator of the search.
         np_rng: numpy random generator (space sampling); a fresh ``default_rng(0)`` when not given.
+        incumbent: ``[1, d]`` the best point observed so far, where local searches start when no trust region
+            is active (Optuna's GPSampler warm-starts its search there); ``None``: the observed or pending point
+            the acquisition ranks highest.
     """
 
     acq: AcquisitionFunction
@@ -43,6 +46,7 @@ class AcqContext:
     trust_region: TrustRegion | None = None
     generator: torch.Generator | None = None
     np_rng: np.random.Generator | None = None
+    incumbent: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.np_rng is None:

@@ -10,7 +10,8 @@ better points than our interleaved search on mixed and categorical benchmarks
   best observed points) start the local searches;
 * **sweeps**, all starts together: (1) projected L-BFGS-B on the real columns (scipy, on the sum of the
   starts' acquisitions: the starts do not interact, so the Hessian is block diagonal), inside the
-  trust-region box, for the starts whose discrete columns settled since their last numeric optimisation;
+  trust-region box, once no start's discrete columns move any more, for the starts moved since their last
+  numeric optimisation;
   (2) every single-column move of every start is scored in one batched call (every
   other category of each nominal column, integer and ordinal columns over up to ``max_grid_values``
   values of their grid plus steps of 1, 2 and 4, every swap and insert of a permutation) and each start
@@ -39,6 +40,9 @@ from mcbo.space.params import ColumnKind
 
 #: Smallest acquisition gain that counts as a move (log-acquisition units): smaller ones are round-off.
 _MIN_GAIN = 1e-7
+#: L-BFGS-B stops when every projected gradient entry is below this (log-acquisition per unit-cube unit);
+#: Optuna stops at 1e-2 in lengthscale-scaled units. Finer stops cost iterations and change no proposal.
+_PGTOL = 1e-3
 
 
 @register_acq_optimizer("coordinate")
@@ -88,7 +92,8 @@ class CoordinateSearch(AcqOptimizer):
         active = torch.ones(len(X), dtype=torch.bool, device=ctx.device)
         for _ in range(self.max_sweeps):
             moved = torch.zeros(len(X), dtype=torch.bool, device=ctx.device)
-            rows = (stale & active & ~stepping).nonzero().squeeze(-1)  # real columns once the discrete ones settle
+            # real columns once the discrete moves of every start have settled: one L-BFGS-B call for all
+            rows = (stale & active).nonzero().squeeze(-1) if not stepping.any() else stale[:0].nonzero().squeeze(-1)
             if len(real_cols) and len(rows):
                 X_new, new_values = _lbfgsb_real_columns(ctx, X[rows], real_cols, self.lbfgs_maxiter)
                 better = ctx.allowed(X_new) & (new_values > values[rows] + _MIN_GAIN)
@@ -108,6 +113,7 @@ class CoordinateSearch(AcqOptimizer):
                 stepping[rows[stepped]] = True
                 stale[rows[stepped]] = True
             active &= moved | stepping | (stale & bool(len(real_cols)))
+            stepping &= active
             if not active.any():
                 break
         x = ctx.best_new(torch.cat(visited), torch.cat(visited_values))
@@ -211,7 +217,7 @@ def _lbfgsb_real_columns(
 
     z0 = X[:, cols].reshape(-1).double().cpu().numpy()
     result = minimize(negative_acq, z0, jac=True, method="L-BFGS-B", bounds=bounds,
-                      options={"maxiter": maxiter})
+                      options={"maxiter": maxiter, "gtol": _PGTOL})
     out = base.clone()
     out[:, cols] = torch.as_tensor(result.x, dtype=X.dtype, device=X.device).reshape(len(X), len(cols))
     out = ctx.space.snap(out)

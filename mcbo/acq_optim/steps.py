@@ -39,14 +39,18 @@ def start_points(
 
 
 def incumbent_point(ctx: AcqContext) -> torch.Tensor | None:
-    """``[1, d]``: the trust-region centre when a region is active (``None`` if it is not allowed), else the
-    allowed row of ``ctx.X_exclude`` (observed and pending points) with the best score. A starting point
+    """``[1, d]``: the trust-region centre when a region is active, else ``ctx.incumbent`` (the best observed
+    point) when given, else the row of ``ctx.X_exclude`` (observed and pending points) with the best score;
+    ``None`` when the candidate is not allowed (outside the constraints) or there is none. A starting point
     only, never a result."""
     X_exclude = ctx.X_exclude
     region = ctx.region
     if region is not None:
         centre = region.centre.to(X_exclude).unsqueeze(0)
         return centre if ctx.allowed(centre).all() else None
+    if ctx.incumbent is not None:
+        incumbent = ctx.incumbent.to(X_exclude).reshape(1, -1)
+        return incumbent if ctx.allowed(incumbent).all() else None
     if X_exclude.shape[0] == 0:
         return None
     ok = X_exclude[ctx.allowed(X_exclude)]

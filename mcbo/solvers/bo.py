@@ -136,11 +136,12 @@ class BOSolver(Solver):
         if len(fantasies):
             self._condition_on_believer(fantasies)
         best_f = float(self.y.min())
+        incumbent = self.X[int(torch.argmin(self.y))].unsqueeze(0)
         while len(out) < n:
             acq = build_acquisition(self.acq_spec, self.model, best_f=best_f, generator=self.torch_gen)
             x = self.acq_optimizer.optimize(AcqContext(
                 acq, self.space, X_exclude, trust_region=self.trust_region, generator=self.torch_gen,
-                np_rng=self.np_rng,
+                np_rng=self.np_rng, incumbent=incumbent,
             )).to(device=self.device, dtype=self.dtype)
             out.append(x)
             X_exclude = torch.cat([X_exclude, x])

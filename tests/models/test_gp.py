@@ -162,3 +162,19 @@ def test_dim_scaled_hyper_priors_are_used_in_the_fit_and_bad_names_rejected():
     assert float(with_priors.gp.likelihood.noise) > float(plain.gp.likelihood.noise)  # the prior keeps noise up
     with pytest.raises(ValueError, match="hyper_priors"):
         GPModel(space, hyper_priors="vague")
+
+
+def test_zero_prior_mean_reverts_to_the_data_average_far_from_the_data_and_bad_names_are_rejected():
+    space = SearchSpace([Real("x", 0, 1), Categorical("c", ["a", "b", "c", "d"])])
+    X = space.encode([{"x": 0.05 * i, "c": "a"} for i in range(8)])  # data clustered in one corner
+    y = torch.tensor([5.0, 4.0, 3.5, 3.2, 3.0, 3.1, 3.3, 3.6], dtype=torch.float64)
+    zero = GPModel(space, combine="joint", hyper_priors="optuna", prior_mean="zero")
+    zero.fit(X, y)
+    far = space.encode([{"x": 1.0, "c": "d"}])
+    assert float(zero.gp.prior_mean()) == 0.0
+    assert float(zero.posterior(far).mean) == pytest.approx(float(y.mean()), abs=0.05 * float(y.std()))
+    constant = GPModel(space, combine="joint", hyper_priors="optuna")
+    constant.fit(X, y)
+    assert float(constant.gp.prior_mean()) != 0.0
+    with pytest.raises(ValueError, match="prior_mean"):
+        GPModel(space, prior_mean="linear")

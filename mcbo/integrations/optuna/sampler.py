@@ -40,7 +40,8 @@ class McboSampler(BaseSampler):
     """An Optuna sampler whose relative parameters come from an mcbo solver.
 
     Args:
-        recipe: an mcbo recipe name (``mcbo solvers`` lists them) or an inline recipe dict.
+        recipe: an mcbo recipe name (``mcbo solvers`` lists them; ``default`` picks the configuration from the
+            kinds of variables in the space) or an inline recipe dict.
         seed: seed of the solver and of the default independent sampler (``None``: a random seed).
         n_startup_trials: trials sampled by the solver's initial design before its model is used (the recipe's
             ``n_init``; ``None`` keeps the recipe's value). Only for recipes that have an initial design.
@@ -52,13 +53,13 @@ class McboSampler(BaseSampler):
 
     Example::
 
-        study = optuna.create_study(sampler=McboSampler("casmopolitan", seed=0))
+        study = optuna.create_study(sampler=McboSampler("default", seed=0))
         study.optimize(objective, n_trials=100)
     """
 
     def __init__(
         self,
-        recipe: str | Mapping[str, Any] = "casmopolitan",
+        recipe: str | Mapping[str, Any] = "default",
         seed: int | None = None,
         n_startup_trials: int | None = None,
         independent_sampler: BaseSampler | None = None,
