@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,11 @@ def minimize(
     seed: int = 0,
     batch_size: int = 1,
     progress: bool = False,
+    *,
+    n_workers: int | None = None,
+    executor: Any = None,
+    eval_timeout: float | None = None,
+    storage: str | os.PathLike[str] | None = None,
     **overrides: Any,
 ) -> OptimizationResult:
     """Minimise ``black_box`` over ``space`` with ``n_evaluations`` evaluations.
@@ -83,14 +89,24 @@ def minimize(
             run goes on.
         space: the search space.
         n_evaluations: evaluations to run, an integer >= 1 (the rule of ``mcbo run --evals`` and
-            of suite budgets). With an already-used ``solver`` these are added to the ones it has.
+            of suite budgets). With an already-used ``solver`` these are added to the ones it has; with
+            ``storage``, it is the run's total (a rerun of a finished call evaluates nothing).
         solver: a recipe name (see ``mcbo solvers``: ``"default"`` picks its configuration from the kinds of
-            variables in ``space``; others are ``"casmopolitan"``, ``"rs"``, ``"ga"``, ...), an inline recipe dict (as :func:`mcbo.solvers.build_solver` takes), or an already-built
+            variables in ``space``; others are ``"casmopolitan"``, ``"rs"``, ``"ga"``, ...), an inline recipe
+            dict (as :func:`mcbo.solvers.build_solver` takes), or an already-built
             :class:`~mcbo.solvers.base.Solver` over ``space`` (then ``seed`` is the solver's own and
             ``overrides`` must be empty).
         seed: seed of every random draw of the solver built from a recipe.
         batch_size: points asked per step (>= 1).
         progress: show a progress bar.
+        n_workers: evaluations in flight at once, in worker processes (or on ``executor``); ``None``: one,
+            in this process unless ``eval_timeout`` or ``executor`` is given. See ``docs/parallel.md``.
+        executor: a :class:`distributed.Client` of a Dask cluster to evaluate on.
+        eval_timeout: seconds one evaluation may run (> 0): a longer one is stopped and recorded as failed
+            with an error starting ``timeout:``, and the run goes on. Evaluations then run in a worker
+            process, so the black box must pickle.
+        storage: an SQLite file (``"sqlite:///run.db"`` or a path) where every ask and tell is committed;
+            calling again with the same arguments resumes the run where it stopped.
         **overrides: recipe keys to replace, e.g. ``n_init=10``.
 
     Returns:
@@ -101,8 +117,9 @@ def minimize(
         ValueError: for a space that is not a :class:`SearchSpace`, a black box that is not
             callable, an ``n_evaluations`` that is not an integer >= 1 (``n_evaluations: got 0;
             expected an integer >= 1 (the number of evaluations)``), a ``batch_size`` < 1, an unknown
-            recipe or settings the solver rejects, or a pre-built solver given with overrides or over
-            another space.
+            recipe or settings the solver rejects, a pre-built solver given with overrides or over
+            another space, bad ``n_workers`` / ``eval_timeout`` / ``executor`` values, a black box that
+            must pickle and does not, or a ``storage`` of another run or in use.
 
     Example:
         >>> from mcbo import Integer, Real, SearchSpace, minimize
@@ -123,7 +140,8 @@ def minimize(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an integer, got {seed!r}")
     runner = _solver_for(solver, space, seed, overrides)
-    runner.optimize(black_box, n_evaluations, batch_size=batch_size, progress=progress)
+    runner.optimize(black_box, n_evaluations, batch_size=batch_size, progress=progress, n_workers=n_workers,
+                    executor=executor, eval_timeout=eval_timeout, storage=storage)
     point, value = runner.best
     history = runner.history
     n_failed = int((history["status"] == "failed").sum()) if len(history) else 0

@@ -1,6 +1,7 @@
 """The public API: ``mcbo.minimize`` and the names exported by ``mcbo``."""
 
 import math
+import time
 
 import pandas as pd
 import pytest
@@ -97,3 +98,24 @@ def test_bad_inputs_raise_value_errors():
         minimize(_black_box, space, 5, solver=solver, n_init=3)
     with pytest.raises(ValueError, match="another search space"):
         minimize(_black_box, SearchSpace([Real("y", 0, 1)]), 5, solver=solver)
+
+
+def _hangs_on_c(p):  # module level: worker processes receive it pickled
+    if p["kind"] == "c":
+        time.sleep(3600)
+    return 1.0 + (p["kind"] == "b")
+
+
+def test_minimize_passes_eval_timeout_and_storage_to_optimize(tmp_path):
+    space = SearchSpace([Categorical("kind", ["a", "b", "c"])])
+    start = time.monotonic()
+    result = minimize(_hangs_on_c, space, 3, solver="rs", eval_timeout=0.5, storage=tmp_path / "run.db")
+    assert time.monotonic() - start < 30
+    hung = result.history[result.history["kind"] == "c"].iloc[0]
+    assert hung["status"] == "failed" and hung["error"].startswith("timeout: ")
+    assert 0.5 <= hung["eval_seconds"] <= 1.0
+    assert result.n_failed == 1 and result.best_point == {"kind": "a"} and result.best_value == 1.0
+    again = minimize(_hangs_on_c, space, 3, solver="rs", eval_timeout=0.5, storage=tmp_path / "run.db")
+    assert len(again.history) == 3  # with storage, n_evaluations is the run's total: nothing left to evaluate
+    with pytest.raises(ValueError, match="eval_timeout must be a number of seconds > 0"):
+        minimize(_hangs_on_c, space, 3, solver="rs", eval_timeout=0)

@@ -6,6 +6,7 @@ A suite config is a YAML mapping::
     budget: 30                      # evaluations per run (one run = solver x task x seed), 1 to 10^9
     batch_size: 1                   # points asked for at once (default 1, at most 10 000)
     n_init: 10                      # optional: replaces ``n_init`` of every recipe that declares one
+    eval_timeout: 600               # optional: seconds an evaluation may run (see below)
     seeds: 2                        # an int n (seeds 0..n-1) or a list of distinct ints in [0, 2^32)
     solvers:
       - rs                                          # a named recipe (solvers/rs.yaml)
@@ -15,6 +16,7 @@ A suite config is a YAML mapping::
       - ackley_cat                                  # a registered task with its defaults
       - {name: pest_control, kwargs: {n_stages: 25}}
       - {task: ackley_cat, name: ackley_cat_10, kwargs: {n_dims: 10}}  # same task, another label
+      - {name: pest_control, eval_timeout: 60}      # this task's own limit, in place of the suite's
     exclude:                        # optional (solver, task) pairs that are not run
       - {solver: rs_b, task: ackley_cat_10}
     imports: [my_package.tasks]     # optional modules imported first (they register tasks/solvers)
@@ -27,6 +29,12 @@ Loading only checks the config's shape; whether every named recipe and task exis
 that are still being written. Every error is a :class:`ConfigError` naming the field, the value
 and what is allowed.
 
+``eval_timeout`` (a positive number of seconds, for the suite and/or per task; a task's own beats the
+suite's) makes every evaluation of the runs it applies to run in a worker process that is ended when an
+evaluation passes the limit: the evaluation is stored as failed with an error starting ``timeout:`` (one
+whose process dies, ``crashed:``) and the run goes on (see :mod:`mcbo.runner.jobs`). Without it,
+evaluations run in the job's own process, as they always did.
+
 The task instance is the same for every seed (as in the MCBO protocol: the seed varies the solver);
 put ``seed`` in a task's ``kwargs`` to pick another instance.
 """
@@ -36,6 +44,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,9 +53,9 @@ from typing import Any
 
 import yaml
 
-TOP_LEVEL_KEYS = ("name", "description", "budget", "batch_size", "n_init", "seeds", "solvers", "tasks", "exclude",
-                  "imports")
-TASK_KEYS = ("task", "name", "kwargs")
+TOP_LEVEL_KEYS = ("name", "description", "budget", "batch_size", "n_init", "eval_timeout", "seeds", "solvers",
+                  "tasks", "exclude", "imports")
+TASK_KEYS = ("task", "name", "kwargs", "eval_timeout")
 
 
 #: Largest budget (evaluations per run): far beyond any run a results database or a model can hold.
@@ -122,20 +131,29 @@ class SolverSpec:
 
 @dataclass
 class TaskSpec:
-    """One task of a suite: the registered task ``name`` built with ``kwargs``, reported as ``label``."""
+    """One task of a suite: the registered task ``name`` built with ``kwargs``, reported as ``label``.
+
+    ``eval_timeout`` is the task's own limit on one evaluation, in seconds (``None``: the suite's); it is not
+    part of the task's identity, so a run goes on when it changes.
+    """
 
     label: str
     name: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    eval_timeout: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data identifying this task (stored with every run)."""
+        """Plain data identifying this task (stored with every run; without ``eval_timeout``)."""
         return {"label": self.label, "name": self.name, "kwargs": copy.deepcopy(self.kwargs)}
 
 
 @dataclass
 class JobSpec:
-    """One run of a suite: ``solver`` on ``task`` with ``seed`` for ``budget`` evaluations."""
+    """One run of a suite: ``solver`` on ``task`` with ``seed`` for ``budget`` evaluations.
+
+    ``eval_timeout``: seconds one evaluation may run before its worker process is ended (``None``: no limit,
+    evaluations run in the job's process); like ``budget``, not part of the run's identity.
+    """
 
     solver: SolverSpec
     task: TaskSpec
@@ -144,6 +162,7 @@ class JobSpec:
     batch_size: int = 1
     n_init: int | None = None
     imports: tuple[str, ...] = ()
+    eval_timeout: float | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -171,6 +190,7 @@ class SuiteConfig:
     seeds: list[int]
     batch_size: int = 1
     n_init: int | None = None
+    eval_timeout: float | None = None
     exclude: list[tuple[str, str]] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
     description: str = ""
@@ -182,7 +202,8 @@ class SuiteConfig:
         excluded = set(self.exclude)
         return [
             JobSpec(solver=s, task=t, seed=seed, budget=self.budget, batch_size=self.batch_size,
-                    n_init=self.n_init, imports=tuple(self.imports))
+                    n_init=self.n_init, imports=tuple(self.imports),
+                    eval_timeout=self.eval_timeout if t.eval_timeout is None else t.eval_timeout)
             for seed in self.seeds
             for t in self.tasks
             for s in self.solvers
@@ -232,6 +253,7 @@ def parse_config(raw: Any, default_name: str = "suite", source: str = "config") 
         n_init = _positive_int(where, "n_init", n_init)
         if n_init > budget:
             raise where.error("n_init", n_init, f"an integer no larger than budget ({budget})")
+    eval_timeout = _eval_timeout(where, "eval_timeout", raw.get("eval_timeout"))
     seeds = _parse_seeds(where, raw["seeds"])
     solvers = _parse_list(where, "solvers", raw["solvers"], _parse_solver)
     tasks = _parse_list(where, "tasks", raw["tasks"], _parse_task)
@@ -240,8 +262,8 @@ def parse_config(raw: Any, default_name: str = "suite", source: str = "config") 
     if not isinstance(imports, list) or not all(isinstance(m, str) and m for m in imports):
         raise where.error("imports", imports, "a list of module names")
     config = SuiteConfig(name=name, budget=budget, solvers=solvers, tasks=tasks, seeds=seeds,
-                         batch_size=batch_size, n_init=n_init, exclude=exclude, imports=list(imports),
-                         description=description, raw=copy.deepcopy(dict(raw)), source=source)
+                         batch_size=batch_size, n_init=n_init, eval_timeout=eval_timeout, exclude=exclude,
+                         imports=list(imports), description=description, raw=copy.deepcopy(dict(raw)), source=source)
     if not config.jobs():
         raise ConfigError(f"{source}: exclude leaves no (solver, task) pair to run")
     return config
@@ -261,6 +283,16 @@ def _positive_int(where: _Where, name: str, value: Any, largest: int | None = No
     if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (largest is not None and value > largest):
         raise where.error(name, value, "a positive integer" + (f" of at most {largest}" if largest else ""))
     return int(value)
+
+
+def _eval_timeout(where: _Where, name: str, value: Any) -> float | None:
+    """``value`` as seconds of ``eval_timeout`` (``None`` when not set); else ``ConfigError`` naming ``name``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise where.error(name, value, "a positive number of seconds (the longest one evaluation may run), e.g. "
+                                       "600 or 0.5")
+    return float(value)
 
 
 def _parse_seeds(where: _Where, value: Any) -> list[int]:
@@ -337,7 +369,8 @@ def _parse_task(where: _Where, name: str, item: Any) -> TaskSpec:
     kwargs = item.get("kwargs") or {}
     if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
         raise where.error(f"{name}.kwargs", kwargs, "a mapping of keyword arguments of the task")
-    return TaskSpec(label=label, name=task_name, kwargs=copy.deepcopy(dict(kwargs)))
+    eval_timeout = _eval_timeout(where, f"{name}.eval_timeout", item.get("eval_timeout"))
+    return TaskSpec(label=label, name=task_name, kwargs=copy.deepcopy(dict(kwargs)), eval_timeout=eval_timeout)
 
 
 def _parse_exclude(

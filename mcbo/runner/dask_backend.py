@@ -5,7 +5,10 @@ message (evaluation, checkpoint, end) into a :class:`distributed.Queue` named fo
 The client loop drains the queue into the :class:`~mcbo.runner.recording.Recorder` (the only writer
 of the database) while watching the job futures; a job whose future errs is recorded as failed
 after its queued messages are stored. Tasks are submitted with ``retries=0``: a run that fails is
-continued by running the suite again, from what was stored.
+continued by running the suite again, from what was stored. A job with an ``eval_timeout`` starts its own
+worker process on its Dask worker for its evaluations (:class:`mcbo.runner.jobs.IsolatedEvaluator`; the Dask
+worker's daemon flag, which forbids that, is lifted meanwhile), so a hung evaluation is ended without
+restarting the Dask worker, which would end the whole job.
 
 If a worker process dies, Dask may start the job again on another worker from the history it was
 submitted with; the evaluations it sends again carry indices already stored and are ignored (the

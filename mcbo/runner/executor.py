@@ -11,7 +11,9 @@ Where jobs run:
 Wherever it runs, every job pins torch and the BLAS pools to ``torch_threads`` threads (default 1) and
 seeds the global generators per batch (:func:`mcbo.runner.jobs.pinned`), and records what it pinned with
 its run: the same suite gives the same stored evaluations in-process, on any number of workers and after
-any number of interruptions.
+any number of interruptions. A job with an ``eval_timeout`` (suite or task key) evaluates in a worker process
+of its own wherever it runs, so that a hung evaluation is stopped and stored as failed (``timeout:``) while
+its run goes on (:class:`mcbo.runner.jobs.IsolatedEvaluator`).
 
 How results travel: each job runs whole on one worker (the solver's model fits and acquisition
 optimisation are the expensive part, so they stay with the evaluations) and puts every evaluation

@@ -20,6 +20,13 @@ OpenMP pools to ``torch_threads`` threads (default 1; restored afterwards), and 
 ``numpy`` and ``torch`` generators seeded from the run's seed and the batch number before every ``ask``
 (mcbo's solvers use their own generators; this holds third-party code that draws from the global ones).
 
+Evaluations (:func:`job_evaluator`): without ``eval_timeout``, in the job's own process, one point at a time
+(:func:`evaluate_point`; a raise or a non-finite value is a failed evaluation and the run goes on). With it, in
+a worker process of the job (:class:`IsolatedEvaluator`, the local pool of :mod:`mcbo.solvers.parallel`) that
+is ended when an evaluation passes the limit, in-process and on Dask workers alike: such an evaluation is
+failed with an error starting ``timeout:``, one whose process dies (a segfault, ``os._exit``) with one
+starting ``crashed:``, as in :meth:`mcbo.solvers.base.Solver.optimize`, and the run goes on.
+
 Resuming (:func:`restore_run`): the solver is rebuilt with the run's seed; if the run has a checkpoint
 covering the first ``k`` stored evaluations, it is loaded, so random streams continue exactly where they
 were. Each batch stored after it is asked for again and told its stored values (the solver must ask the
@@ -37,6 +44,7 @@ import json
 import logging
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -112,10 +120,139 @@ def evaluate_point(task, point: Mapping[str, Any]) -> tuple[float | None, str | 
         value = float(task.evaluate([dict(point)])[0])
     except Exception as err:  # noqa: BLE001 -- any black-box failure is recorded and the run goes on
         return None, f"{type(err).__name__}: {err}", time.perf_counter() - start
-    seconds = time.perf_counter() - start
+    return _finite(value, time.perf_counter() - start)
+
+
+def _finite(value: float, seconds: float) -> tuple[float | None, str | None, float]:
+    """``(value, None, seconds)``, or a failure when ``value`` is not finite."""
     if not math.isfinite(value):
         return None, f"task returned a non-finite value ({value})", seconds
     return value, None, seconds
+
+
+class _TaskCall:
+    """The black box a worker process of :class:`IsolatedEvaluator` runs: ``float(task.evaluate([point])[0])``.
+
+    It travels to the worker pickled; a task that does not pickle travels as its :class:`JobSpec` instead and
+    is built in the worker. On its first call the worker pins torch and the BLAS / OpenMP pools to ``threads``
+    threads and seeds its global generators from the run's seed, as the job's own process does.
+    """
+
+    def __init__(self, task: Any, job: JobSpec, threads: int) -> None:
+        self.task, self.job, self.threads = task, job, threads
+        self._ready = False
+
+    def __call__(self, point: dict[str, Any]) -> float:
+        if not self._ready:
+            import torch
+            from threadpoolctl import threadpool_limits
+
+            torch.set_num_threads(self.threads)
+            threadpool_limits(limits=self.threads)
+            seed_globals(self.job.seed, 0)
+            if self.task is None:
+                self.task = build_job_task(self.job)
+            self._ready = True
+        return float(self.task.evaluate([point])[0])
+
+
+class IsolatedEvaluator:
+    """Evaluates a job's points one at a time in a worker process that is ended after ``eval_timeout`` seconds.
+
+    The worker is :class:`mcbo.solvers.parallel.LocalProcessPool`'s (one process, started on the first point
+    and kept for the next ones): an evaluation past the limit has the worker's process group killed and is a
+    failure with an error starting ``timeout:``, one whose worker dies (segfault, ``os._exit``, out of memory)
+    a failure starting ``crashed:``; a new worker takes over and the run goes on. A raise or a non-finite value
+    is a failure with the error :func:`evaluate_point` gives it. Call as ``evaluate(point) -> (value, error,
+    seconds)``; :meth:`close` ends the worker.
+
+    In a daemonic process (a Dask worker under its nanny), which ``multiprocessing`` does not let start
+    processes, the daemon flag is lifted while the evaluator lives: the worker ends with the process that
+    started it anyway (it watches it), which is what the rule guards against.
+
+    Args:
+        task: the job's task (built in this process).
+        job: the job (its seed, and how to build the task where ``task`` does not pickle).
+        eval_timeout: seconds one evaluation may run.
+        threads: torch and BLAS threads of the worker process.
+    """
+
+    def __init__(self, task: Any, job: JobSpec, eval_timeout: float, threads: int = 1) -> None:
+        self.task, self.job, self.eval_timeout, self.threads = task, job, float(eval_timeout), int(threads)
+        self._pool: Any = None
+        self._key = 0
+
+    def __call__(self, point: Mapping[str, Any]) -> tuple[float | None, str | None, float]:
+        if self._pool is None:
+            self._pool = self._start()
+        self._key += 1
+        self._pool.submit(self._key, dict(point))
+        outcomes = []
+        while not outcomes:
+            outcomes = [o for o in self._pool.wait() if o.key == self._key]
+        outcome = outcomes[0]
+        if outcome.error is not None:
+            return None, outcome.error, outcome.seconds
+        return _finite(outcome.value, outcome.seconds)
+
+    def _start(self) -> Any:
+        from mcbo.solvers.parallel import BlackBoxPicklingError, LocalProcessPool
+
+        _lift_daemon(+1)
+        try:
+            try:
+                return LocalProcessPool(_TaskCall(self.task, self.job, self.threads), 1, self.eval_timeout)
+            except BlackBoxPicklingError as err:
+                logger.info("task %r does not pickle (%s); its worker process builds it", self.job.task.label, err)
+                return LocalProcessPool(_TaskCall(None, self.job, self.threads), 1, self.eval_timeout)
+        except BaseException:
+            _lift_daemon(-1)
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                pool.close()
+            finally:
+                _lift_daemon(-1)
+
+    def __enter__(self) -> IsolatedEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_daemon_lock = threading.Lock()
+_daemon_lifts = [0, False]  # evaluators alive in this process; whether it was daemonic before the first
+
+
+def _lift_daemon(change: int) -> None:
+    """Count an :class:`IsolatedEvaluator` starting (+1) or ending (-1); clear this process's daemon flag while
+    one lives and put it back after the last."""
+    import multiprocessing
+
+    process = multiprocessing.current_process()
+    with _daemon_lock:
+        if change > 0 and _daemon_lifts[0] == 0:
+            _daemon_lifts[1] = bool(process.daemon)
+            if _daemon_lifts[1]:
+                process.daemon = False
+        _daemon_lifts[0] += change
+        if change < 0 and _daemon_lifts[0] == 0 and _daemon_lifts[1]:
+            process.daemon = True
+
+
+@contextlib.contextmanager
+def job_evaluator(task, job: JobSpec, threads: int = 1) -> Iterator[Callable[[Mapping[str, Any]], tuple]]:
+    """How a job evaluates one point, ``(value, error, seconds)``: :func:`evaluate_point` in this process, or an
+    :class:`IsolatedEvaluator` when ``job.eval_timeout`` is set (ended on exit)."""
+    if job.eval_timeout is None:
+        yield lambda point: evaluate_point(task, point)
+        return
+    with IsolatedEvaluator(task, job, job.eval_timeout, threads) as evaluate:
+        yield evaluate
 
 
 @contextlib.contextmanager
@@ -314,12 +451,14 @@ def run_job(
     """
     with pinned(1 if torch_threads is None else torch_threads, restore=restore_settings) as environment:
         emit({"type": "start", "run_id": run_id, "environment": environment})
-        return _run_pinned(job, run_id, emit, history, state, checkpoint_seconds)
+        task = build_job_task(job)
+        with job_evaluator(task, job, environment["torch_threads"]) as evaluate:
+            return _run_pinned(job, run_id, emit, history, state, checkpoint_seconds, task, evaluate)
 
 
 def _run_pinned(job: JobSpec, run_id: int, emit: Emit, history: Sequence[Mapping[str, Any]], state: str | None,
-                checkpoint_seconds: float) -> dict[str, Any]:
-    task = build_job_task(job)
+                checkpoint_seconds: float, task: Any,
+                evaluate: Callable[[Mapping[str, Any]], tuple[float | None, str | None, float]]) -> dict[str, Any]:
     restored = restore_run(lambda: build_job_solver(job, task.space), history, state, job.batch_size, job.budget,
                            seed=job.seed)
     solver = restored.solver
@@ -343,7 +482,7 @@ def _run_pinned(job: JobSpec, run_id: int, emit: Emit, history: Sequence[Mapping
         seconds = [float("nan") if r["eval_seconds"] is None else float(r["eval_seconds"]) for r in stored]
         held: dict[str, Any] | None = None  # the batch's last evaluation waits for the tell and its checkpoint
         for i in range(len(stored), len(points)):
-            value, error, secs = evaluate_point(task, points[i])
+            value, error, secs = evaluate(points[i])
             message = {
                 "type": "eval", "run_id": run_id, "index": n_done, "batch": batch, "point": point_to_json(points[i]),
                 "value": value, "error": error, "fit_seconds": float(timings.get("fit_seconds", 0.0)),

@@ -48,13 +48,14 @@ STATE_VERSION = 1
 def _finite_real(value: Any) -> float | None:
     """``value`` as a float when it is a finite real scalar, else ``None`` (a failed evaluation).
 
-    Real scalars are Python ints, floats and bools, numpy scalars and 0-d arrays, 0-d (or one-element) torch
-    tensors, ``decimal.Decimal`` and ``fractions.Fraction`` (any ``numbers.Real``).
+    Real scalars are Python ints, floats and bools, numpy scalars, one-element numpy arrays and torch tensors
+    (0-d or not), ``decimal.Decimal`` and ``fractions.Fraction`` (any ``numbers.Real``). An array or tensor of
+    any other size is not a scalar: ``None``.
     """
     if isinstance(value, (torch.Tensor, np.ndarray)):
-        if value.size == 0 if isinstance(value, np.ndarray) else value.numel() != 1:
+        if (value.size if isinstance(value, np.ndarray) else value.numel()) != 1:
             return None
-        value = value.item() if isinstance(value, torch.Tensor) else value.reshape(()).item()
+        value = value.item()
     if isinstance(value, np.generic):
         value = value.item()
     if not isinstance(value, (numbers.Real, decimal.Decimal)):

@@ -51,6 +51,18 @@ def test_entries_expand_into_labelled_jobs(suite_dict) -> None:
     task5 = next(t for t in config.tasks if t.label == "ackley_cat_5")
     assert (task5.name, task5.kwargs) == ("ackley_cat", {"n_dims": 5})
     assert all(job.n_init == 4 and job.budget == 6 and job.batch_size == 2 for job in config.jobs())
+    assert all(job.eval_timeout is None for job in config.jobs())
+
+
+def test_a_tasks_eval_timeout_beats_the_suites_and_is_not_part_of_a_runs_identity(suite_dict) -> None:
+    suite_dict["eval_timeout"] = 60
+    suite_dict["tasks"][1]["eval_timeout"] = 0.5
+    config = parse_config(suite_dict)
+    assert config.eval_timeout == 60.0
+    assert {job.task.label: job.eval_timeout for job in config.jobs()} == {"ackley_cat": 60.0, "pest_control": 0.5}
+    del suite_dict["eval_timeout"], suite_dict["tasks"][1]["eval_timeout"]
+    plain = parse_config(suite_dict)
+    assert [job.identity_json() for job in config.jobs()] == [job.identity_json() for job in plain.jobs()]
 
 
 @pytest.mark.parametrize(
@@ -77,12 +89,20 @@ def test_entries_expand_into_labelled_jobs(suite_dict) -> None:
         ({"solvers": [{"solver": "rs", "recipe": "rs", "name": "x"}]}, "solvers[0]: got"),
         ({"solvers": ["rs", 3]}, "solvers[1]: got 3; expected a recipe name or a mapping"),
         ({"solvers": ["rs", {"recipe": "rs"}]}, "solvers: got ['rs']; expected distinct names"),
-        ({"tasks": [{"name": "ackley_cat", "kwarg": {}}]}, "only the keys ['task', 'name', 'kwargs']"),
+        ({"tasks": [{"name": "ackley_cat", "kwarg": {}}]}, "only the keys ['task', 'name', 'kwargs', 'eval_timeout']"),
         ({"tasks": [{"name": "ackley_cat", "kwargs": [1]}]}, "tasks[0].kwargs: got [1]; expected a mapping"),
         ({"tasks": [""]}, "tasks[0]: got ''; expected a non-empty string"),
         ({"exclude": [{"solver": "cma"}]}, "exclude[0].solver: got 'cma'; expected one of the suite's solvers"),
         ({"exclude": [{"solver": "rs"}, {"solver": "rs_sobol"}]}, "exclude leaves no (solver, task) pair to run"),
         ({"imports": "mymodule"}, "imports: got 'mymodule'; expected a list of module names"),
+        ({"eval_timeout": 0}, "eval_timeout: got 0; expected a positive number of seconds"),
+        ({"eval_timeout": -5}, "eval_timeout: got -5; expected a positive number of seconds"),
+        ({"eval_timeout": "10m"}, "eval_timeout: got '10m'; expected a positive number of seconds"),
+        ({"eval_timeout": True}, "eval_timeout: got True; expected a positive number of seconds"),
+        ({"eval_timeout": float("inf")}, "eval_timeout: got inf; expected a positive number of seconds"),
+        ({"eval_timeout": float("nan")}, "eval_timeout: got nan; expected a positive number of seconds"),
+        ({"tasks": ["ackley_cat", {"name": "pest_control", "eval_timeout": -1}]},
+         "tasks[1].eval_timeout: got -1; expected a positive number of seconds"),
     ],
 )
 def test_bad_configs_raise_naming_field_value_and_what_is_allowed(suite_dict, change, expected) -> None:

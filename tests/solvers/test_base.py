@@ -150,6 +150,28 @@ def test_tell_accepts_every_real_scalar_type(space):
     assert list(solver.history["status"].iloc[-3:]) == ["failed"] * 3
 
 
+def test_an_array_of_several_numbers_is_no_value(space):
+    import torch
+
+    from mcbo.solvers.base import _finite_real
+
+    assert _finite_real(np.array([[3.0]])) == 3.0 and _finite_real(torch.tensor([[2.0]])) == 2.0
+    for array in (np.array([1.0, 2.0]), np.array([]), np.ones((2, 2)), torch.tensor([1.0, 2.0])):
+        assert _finite_real(array) is None
+    solver = RandomSearch(space, seed=0)
+    point = solver.ask(1)[0]
+    with pytest.raises(ValueError, match=r"tell: got 1 points but 2 values"):  # a lone array is several values
+        solver.tell(point, [np.array([1.0, 2.0])])
+    with pytest.raises(ValueError, match=r"eval_seconds must be non-negative numbers \(or None\), got "
+                                         r"array\(\[1\., 2\.\]\)"):
+        solver.tell(point, 1.0, eval_seconds=[np.array([1.0, 2.0])])
+    assert len(solver.history) == 0 and len(solver.pending) == 1
+    points = [point, *solver.ask(1)]
+    solver.tell(points, [np.array([1.0, 2.0]), 0.5])  # among other values: a failed evaluation naming it
+    assert list(solver.history["status"]) == ["failed", "ok"]
+    assert solver.history["error"].iloc[0] == "invalid value array([1., 2.])"
+
+
 def test_a_bad_entry_in_a_batch_records_nothing(space):
     solver = RandomSearch(space, seed=0)
     points = solver.ask(2)
