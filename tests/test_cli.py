@@ -148,7 +148,7 @@ def test_a_closed_pipe_ends_quietly_with_status_141():
 def test_help_shows_defaults(capsys):
     import re
 
-    for argv, expected in ((["demo", "--help"], ["(default: casmopolitan)", "(default: ackley53)", "(default: 60)",
+    for argv, expected in ((["demo", "--help"], ["(default: default)", "(default: ackley53)", "(default: 60)",
                                                    "(default: 0)", "(default: 1)", "(default: results/demo)"]),
                            (["bench", "--help"], ["(default: 10.0)", "(default: results/<suite name>.db)"])):
         assert _status(argv) == 0
