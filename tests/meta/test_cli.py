@@ -68,6 +68,7 @@ def _interrupt_on_call(monkeypatch, method, call):
 
     original = getattr(Trainer, method)
     calls = {"n": 0}
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh process, whatever ran before
 
     def step(self):
         calls["n"] += 1

@@ -517,11 +517,17 @@ def run_cli_fault(name: str, folder: Path) -> CliOutcome:
 
 
 # ------------------------------------------------------------------------------- Ctrl-C and a second writer
+def _default_sigint() -> None:
+    """In the child before ``exec``: SIGINT back to its default disposition (an ignored signal is inherited)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(config: Path, db: Path, *extra: str, at_rows: int = 6) -> tuple[int, str, str]:
     """Start ``mcbo bench``, send SIGINT to its process group (as Ctrl-C at a terminal does) once ``at_rows``
     evaluations are stored; its exit status, stdout and stderr."""
     proc = subprocess.Popen(bench_argv(config, db, *extra), cwd=REPO_ROOT, env=subprocess_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_default_sigint)  # as at a terminal, whatever the test process ignores
     try:
         wait_for_rows(db, proc, at_rows)
         if proc.poll() is None:
