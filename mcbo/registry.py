@@ -18,9 +18,11 @@ names it and lists what is allowed.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T", bound=Callable[..., Any])
@@ -28,6 +30,18 @@ T = TypeVar("T", bound=Callable[..., Any])
 #: What a registered name (and a recipe file's name) may look like.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
+
+
+def shipped_dir(folder: str, package: str) -> Path | None:
+    """A data folder shipped with mcbo: ``<repo>/<folder>`` in a checkout, else the installed data-only
+    (namespace) package ``package`` (e.g. ``mcbo.recipes``); ``None`` when neither exists."""
+    checkout = Path(__file__).resolve().parents[1] / folder
+    if checkout.is_dir():
+        return checkout
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
 
 def check_name(name: Any, what: str) -> str:
     """``name`` when it matches :data:`NAME_PATTERN`, else a ``ValueError`` naming ``what`` it was for."""

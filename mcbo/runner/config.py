@@ -42,7 +42,6 @@ put ``seed`` in a task's ``kwargs`` to pick another instance.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import math
 import re
@@ -52,6 +51,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mcbo.registry import shipped_dir
 
 TOP_LEVEL_KEYS = ("name", "description", "budget", "batch_size", "n_init", "eval_timeout", "seeds", "solvers",
                   "tasks", "exclude", "imports")
@@ -84,13 +85,8 @@ def check_budget(value: Any, field_name: str = "budget") -> int:
 
 def config_dir() -> Path:
     """Folder of the shipped suite configs: ``configs/`` in a checkout, ``mcbo/configs`` when installed."""
-    checkout = Path(__file__).resolve().parents[2] / "configs"
-    if checkout.is_dir():
-        return checkout
-    spec = importlib.util.find_spec("mcbo.configs")  # a data-only (namespace) package in the wheel
-    if spec is None or not spec.submodule_search_locations:
-        return checkout  # not installed: no shipped configs
-    return Path(list(spec.submodule_search_locations)[0])
+    folder = shipped_dir("configs", "mcbo.configs")
+    return folder if folder is not None else Path(__file__).resolve().parents[2] / "configs"  # none shipped
 
 
 def shipped_configs() -> list[str]:

@@ -20,14 +20,13 @@ This module holds the registry only; importing :mod:`mcbo.solvers` registers the
 from __future__ import annotations
 
 import copy
-import importlib.util
 import numbers
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-from mcbo.registry import Registry, check_name
+from mcbo.registry import Registry, check_name, shipped_dir
 from mcbo.solvers.base import Solver
 from mcbo.space import SearchSpace
 
@@ -42,13 +41,10 @@ META_KEYS = ("name", "description", "paper", "solver")
 
 def recipe_dir() -> Path:
     """Folder of the named recipes: ``solvers/`` in a checkout, ``mcbo/recipes`` when installed."""
-    checkout = Path(__file__).resolve().parents[2] / "solvers"
-    if checkout.is_dir():
-        return checkout
-    spec = importlib.util.find_spec("mcbo.recipes")  # a data-only (namespace) package in the wheel
-    if spec is None or not spec.submodule_search_locations:
+    folder = shipped_dir("solvers", "mcbo.recipes")
+    if folder is None:
         raise FileNotFoundError("the solver recipes (package mcbo.recipes) are not installed; reinstall mcbo")
-    return Path(list(spec.submodule_search_locations)[0])
+    return folder
 
 
 def list_recipes() -> list[str]:
