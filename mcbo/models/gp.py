@@ -28,7 +28,8 @@ from linear_operator import to_dense
 from linear_operator.utils.errors import NotPSDError
 
 from mcbo.models.base import Model, Posterior, register_model
-from mcbo.models.linalg import cholesky_inverse, solve_lower_rows
+from mcbo.models.linalg import cholesky_inverse, extend_cholesky, solve_lower_rows
+from mcbo.models.subset import fit_subset
 from mcbo.models.kernels import (
     NOMINAL_KERNELS,
     NUMERIC_KERNELS,
@@ -191,6 +192,22 @@ class GPModel(Model):
             A learned constant is unregularised: on data clustered near the optimum it settles well above the
             average (1.5 standard deviations on Pest Control after 40 evaluations), which shrinks the
             outputscale the fit needs and makes everything away from the data look poor.
+        fit_subset_size: above this many observations the model is in its *large-n regime* (issue 21):
+            hyper-parameters are fitted on at most this many of them (:func:`~mcbo.models.subset.fit_subset`),
+            then the exact posterior is conditioned on all of them (one Cholesky factorisation), and fantasy
+            observations extend that factor by block rows (:func:`~mcbo.models.linalg.extend_cholesky`)
+            instead of refactoring. ``None`` (the default): every fit uses all observations, as before.
+        fit_subset_best: in the large-n regime, the share of the subset taken as the best (lowest) observations;
+            the rest is drawn uniformly (seeded by ``seed`` and ``n``, so a resumed run draws the same).
+        refit_every: in the large-n regime, hyper-parameters are refitted only once ``refit_every`` observations
+            have arrived since the last fit; in between they are kept and only the posterior is rebuilt
+            on all data. 1 (the default): refit on every call.
+        seed: seeds the subset draw.
+        feature_precision: ``float64`` (default) or ``float32``: for kernels with explicit features (SSK, overlap,
+            Kendall), the ``[m, F] x [F, n or F]`` product behind the posterior variance in float32 (about twice as
+            fast on CPU). Rows whose float32 variance is within :data:`_RECHECK_FACTOR` times an error estimate of
+            zero (candidates at or next to training points) are recomputed in float64; the mean stays float64.
+            Speed and error against float64: ``docs/scale.md``.
     """
 
     def __init__(
@@ -207,6 +224,11 @@ class GPModel(Model):
         warm_start: bool = True,
         hyper_priors: str = "none",
         prior_mean: str = "constant",
+        feature_precision: str = "float64",
+        fit_subset_size: int | None = None,
+        fit_subset_best: float = 0.0,
+        refit_every: int = 1,
+        seed: int = 0,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float64,
     ) -> None:
@@ -230,6 +252,20 @@ class GPModel(Model):
         if prior_mean not in PRIOR_MEANS:
             raise ValueError(f"prior_mean must be one of {list(PRIOR_MEANS)}, got {prior_mean!r}")
         self.prior_mean = prior_mean
+        if fit_subset_size is not None and (not isinstance(fit_subset_size, int) or fit_subset_size < 2):
+            raise ValueError(f"fit_subset_size must be an integer >= 2 or None, got {fit_subset_size!r}")
+        if not 0.0 <= fit_subset_best <= 1.0:
+            raise ValueError(f"fit_subset_best must lie in [0, 1], got {fit_subset_best!r}")
+        if not isinstance(refit_every, int) or refit_every < 1:
+            raise ValueError(f"refit_every must be a positive integer, got {refit_every!r}")
+        self.fit_subset_size, self.fit_subset_best, self.refit_every = fit_subset_size, float(fit_subset_best), refit_every
+        self.seed = int(seed)
+        if feature_precision not in ("float64", "float32"):
+            raise ValueError(f"feature_precision must be 'float64' or 'float32', got {feature_precision!r}")
+        self.feature_precision = feature_precision
+        #: hyper-parameters of the last optimised fit and the number of observations it saw (large-n regime)
+        self._fitted_state: dict[str, torch.Tensor] | None = None
+        self._n_at_refit: int | None = None
         self._warm_state: dict[str, torch.Tensor] | None = None
         self._X = torch.empty(0, space.d, dtype=dtype, device=self.device)
         self._y = torch.empty(0, dtype=dtype, device=self.device)
@@ -260,6 +296,15 @@ class GPModel(Model):
                 pass
         return gp
 
+    def _large(self, n: int) -> bool:
+        """Whether ``n`` observations put the model in its large-n regime (see ``fit_subset_size``)."""
+        return self.fit_subset_size is not None and n > self.fit_subset_size
+
+    def _keeps_hypers(self, n: int) -> bool:
+        """Large-n regime, fewer than ``refit_every`` new observations since the last optimised fit."""
+        return (self._large(n) and self._fitted_state is not None and self._n_at_refit is not None
+                and self._large(self._n_at_refit) and 0 <= n - self._n_at_refit < self.refit_every)
+
     def fit(self, X: torch.Tensor, y: torch.Tensor) -> None:
         X, y = self._to(X), self._to(y).reshape(-1)
         if X.shape[0] != y.shape[0]:
@@ -269,9 +314,16 @@ class GPModel(Model):
         std = float(y.std()) if len(y) > 1 else 0.0
         self._y_std = std if std > 1e-9 * max(1.0, abs(self._y_mean)) and math.isfinite(std) else 1.0
         y_std = (y - self._y_mean) / self._y_std
+        if self._keeps_hypers(len(y)):
+            self._condition_kept_hypers(X, y_std)
+            return
+        X_fit, y_fit = X, y_std
+        if self._large(len(y)):
+            idx = fit_subset(y_std, self.fit_subset_size, self.fit_subset_best, self.seed)
+            X_fit, y_fit = X[idx], y_std[idx]
         noise_lb = self.noise_lb
         for attempt in range(4):
-            gp = self._new_gp(X, y_std, noise_lb)
+            gp = self._new_gp(X_fit, y_fit, noise_lb)
             if len(y) < 2:
                 break
             try:
@@ -280,12 +332,26 @@ class GPModel(Model):
             except (NotPSDError, RuntimeError, ValueError) as err:
                 logger.warning("GP fit failed (%s); retrying with noise floor %.1e", err, noise_lb * 100)
                 noise_lb *= 100
+        if X_fit is not X:
+            gp.set_train_data(X, y_std, strict=False)  # hyper-parameters from the subset, posterior on all data
+        self._n_at_refit = len(y)
+        self._fitted_state = {k: v.detach().clone() for k, v in gp.named_parameters()} if self._large(len(y)) else None
         self.gp = gp
         self.gp.eval()
         self.gp.requires_grad_(False)  # predictions differentiate in X only
         self._cache = None
         if self.warm_start and len(y) >= 2:
             self._warm_state = {k: v.detach().clone() for k, v in gp.named_parameters()}
+
+    def _condition_kept_hypers(self, X: torch.Tensor, y_std: torch.Tensor) -> None:
+        """Rebuild the GP on all of ``X`` ``[n, d]``, ``y_std`` ``[n]`` with the last optimised hyper-parameters."""
+        assert self._fitted_state is not None
+        gp = self._new_gp(X, y_std, self.noise_lb)
+        gp.load_state_dict(self._fitted_state, strict=False)
+        self.gp = gp
+        self.gp.eval()
+        self.gp.requires_grad_(False)
+        self._cache = None
 
     def _optimise(self, gp: _ExactGP, jitter: float) -> None:
         """Maximise the exact marginal likelihood (plus any kernel priors) by L-BFGS-B.
@@ -330,7 +396,8 @@ class GPModel(Model):
                 cache = _PredictionCache(L=L, alpha=alpha)
                 phi = _explicit_feature_map(self.gp.covar_module)
                 if phi is not None:
-                    cache.add_features(phi, float(self.gp.covar_module.outputscale), self._X)
+                    cache.add_features(phi, float(self.gp.covar_module.outputscale), self._X,
+                                       low_precision=self.feature_precision == "float32")
             self._cache = cache
         return self._cache
 
@@ -381,20 +448,59 @@ class GPModel(Model):
     def condition_on(self, X: torch.Tensor, y: torch.Tensor) -> None:
         if self.gp is None:
             raise RuntimeError("condition_on() called before fit()")
-        self._X = torch.cat([self._X, self._to(X)])
-        self._y = torch.cat([self._y, self._to(y).reshape(-1)])
+        X, y = self._to(X), self._to(y).reshape(-1)
+        cache = self._cache
+        n_old = self._X.shape[0]
+        self._X = torch.cat([self._X, X])
+        self._y = torch.cat([self._y, y])
         self._cache = None
+        if cache is not None and self._large(n_old) and len(y):
+            try:
+                self._cache = self._extended_cache(cache, X)
+            except NotPSDError:  # the Schur complement lost definiteness (float32, tiny noise): rebuild instead
+                self._cache = None
+
+    def _extended_cache(self, cache: _PredictionCache, X_new: torch.Tensor) -> _PredictionCache:
+        """The prediction cache for the training data plus ``X_new`` ``[k, d]`` (already appended to ``_X``),
+        from ``cache`` by a block-row extension of its factor: ``O(n^2 k)`` instead of ``O(n^3)``.
+
+        Raises ``NotPSDError`` when the Schur complement of the new rows is not positive definite.
+        """
+        assert self.gp is not None
+        n_old = cache.L.shape[-1]
+        with torch.no_grad():
+            covar = self.gp.covar_module
+            K21 = _dense_kernel(covar.base_kernel, X_new, self._X[:n_old]) * covar.outputscale
+            K22 = to_dense(covar(X_new)) + self.gp.likelihood.noise * torch.eye(
+                len(X_new), dtype=X_new.dtype, device=X_new.device)
+            L = extend_cholesky(cache.L, K21, K22, factor=_robust_cholesky)
+            resid = (self._y - self._y_mean) / self._y_std - self.gp.prior_mean()
+            alpha = torch.cholesky_solve(resid.unsqueeze(-1), L).squeeze(-1)
+            out = _PredictionCache(L=L, alpha=alpha)
+            if cache.phi is not None:
+                out.add_features(cache.phi, cache.outputscale, self._X, low_precision=cache.low_precision)
+        return out
 
     # ----------------------------------------------------------- save/load
     def state_for_warm_start(self) -> dict[str, list] | None:
-        """The hyper-parameters the next fit starts from, as plain lists (for solver save/load)."""
-        if self._warm_state is None:
+        """The hyper-parameters the next fit starts from, as plain lists (for solver save/load); in the
+        large-n regime also the last optimised hyper-parameters and when they were fitted (``refit_every``)."""
+        if self._warm_state is None and self._fitted_state is None:
             return None
-        return {k: v.detach().cpu().tolist() for k, v in self._warm_state.items()}
+        state = {k: v.detach().cpu().tolist() for k, v in (self._warm_state or {}).items()}
+        if self._fitted_state is not None and self._n_at_refit is not None:
+            state[_N_AT_REFIT] = [self._n_at_refit]
+            state.update({_FITTED + k: v.detach().cpu().tolist() for k, v in self._fitted_state.items()})
+        return state
 
     def load_warm_start(self, state: dict[str, list]) -> None:
         """Restore what :meth:`state_for_warm_start` returned."""
-        self._warm_state = {k: torch.tensor(v, dtype=self.dtype, device=self.device) for k, v in state.items()}
+        tensor = lambda v: torch.tensor(v, dtype=self.dtype, device=self.device)  # noqa: E731
+        plain = {k: v for k, v in state.items() if k != _N_AT_REFIT and not k.startswith(_FITTED)}
+        self._warm_state = {k: tensor(v) for k, v in plain.items()} or None
+        fitted = {k[len(_FITTED):]: tensor(v) for k, v in state.items() if k.startswith(_FITTED)}
+        self._fitted_state = fitted or None
+        self._n_at_refit = int(state[_N_AT_REFIT][0]) if _N_AT_REFIT in state else None
 
     # ------------------------------------------------------------ inspect
     def numeric_lengthscales(self) -> torch.Tensor | None:
@@ -411,6 +517,8 @@ class GPModel(Model):
 
 
 FeatureMap = Callable[[torch.Tensor], torch.Tensor]
+#: keys of the warm-start state that hold the large-n regime's bookkeeping (not module parameters)
+_N_AT_REFIT, _FITTED = "large_n.n_at_refit", "large_n.fitted."
 
 
 def _dense_kernel(kernel: Kernel, X1: torch.Tensor, X2: torch.Tensor, diag: bool = False) -> torch.Tensor:
@@ -460,12 +568,17 @@ class _PredictionCache:
     beta: torch.Tensor | None = None
     C: torch.Tensor | None = None
     W: torch.Tensor | None = None
+    low_precision: bool = False
+    #: float32 copy of ``C`` or ``W`` and the float32 error estimate per unit ``||f||^2`` (``low_precision``)
+    low: torch.Tensor | None = None
+    low_error: float = 0.0
 
     @property
     def n_features(self) -> int:
         return 0 if self.beta is None else int(self.beta.shape[-1])
 
-    def add_features(self, phi: FeatureMap, outputscale: float, X_train: torch.Tensor) -> None:
+    def add_features(self, phi: FeatureMap, outputscale: float, X_train: torch.Tensor,
+                     low_precision: bool = False) -> None:
         """Precompute the feature-space posterior from the training inputs ``X_train`` ``[n, d]``."""
         Phi = phi(X_train) * math.sqrt(outputscale)
         self.phi, self.outputscale, self.beta = phi, outputscale, Phi.transpose(-1, -2) @ self.alpha
@@ -474,18 +587,55 @@ class _PredictionCache:
             self.C = W.transpose(-1, -2) @ W
         else:
             self.W = W
+        self.low_precision = low_precision and W.dtype == torch.float64
+        if self.low_precision:
+            self.low = (self.C if self.C is not None else self.W).to(torch.float32)
+            self.low_error = _float32_product_error(self.low, Phi.shape[-1], quadratic=self.C is not None)
+
+    def _explained(self, f: torch.Tensor, low: bool) -> torch.Tensor:
+        """``f^T C f`` (``= ||W f||^2``) per row of ``f`` ``[m, F]``: ``[m]``, in float32 arithmetic when ``low``."""
+        if low:
+            f32 = f.to(torch.float32)
+            if self.C is not None:
+                return ((f32 @ self.low) * f32).sum(-1).to(f.dtype)
+            return (f32 @ self.low.transpose(-1, -2)).to(f.dtype).square().sum(-1)
+        if self.C is not None:
+            return ((f @ self.C) * f).sum(-1)
+        V = f @ self.W.transpose(-1, -2)  # [m, n], rows are L^-1 k_i / sqrt(s)
+        return (V * V).sum(-1)
 
     def predict_from_features(self, X: torch.Tensor, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent mean and variance ``[m]`` at ``X`` ``[m, d]`` in feature space (the outputscale applied to ``[m]``)."""
         assert self.phi is not None and self.beta is not None
         f = self.phi(X)  # [m, F], unscaled
         mean = prior_mean + math.sqrt(self.outputscale) * (f @ self.beta)
-        if self.C is not None:
-            explained = ((f @ self.C) * f).sum(-1)
-        else:
-            V = f @ self.W.transpose(-1, -2)  # [m, n], rows are L^-1 k_i / sqrt(s)
-            explained = (V * V).sum(-1)
-        return mean, self.outputscale * ((f * f).sum(-1) - explained)
+        norms = (f * f).sum(-1)
+        explained = self._explained(f, self.low_precision)
+        if self.low_precision:
+            # near training points the variance is a small difference of O(1) terms: redo those rows in float64
+            redo = (norms - explained) < _RECHECK_FACTOR * self.low_error * norms
+            if bool(redo.any()):
+                explained = explained.masked_scatter(redo, self._explained(f[redo], low=False))
+        return mean, self.outputscale * (norms - explained)
+
+
+#: float32 rows whose variance is below this many error estimates are recomputed in float64
+_RECHECK_FACTOR = 10.0
+
+
+def _float32_product_error(M: torch.Tensor, n_features: int, quadratic: bool) -> float:
+    """Estimated absolute error, per unit ``||f||^2``, of ``f^T C f`` (``quadratic``, ``M = C``) or ``||W f||^2``
+    (``M = W`` ``[n, F]``) computed in float32.
+
+    Rounding errors of a length-``F`` dot product grow like ``sqrt(F) u`` (``u = 2^-24``; Higham, "Accuracy and
+    Stability of Numerical Algorithms", 2nd ed., sec. 3.1 and 3.5 on probabilistic error growth); with
+    Cauchy-Schwarz each ``(W f)_i`` is off by at most about ``sqrt(F) u ||W_i|| ||f||``, so
+    ``||W f||^2`` by ``2 sqrt(F) u ||W||_F ||f||^2`` (using ``||W f|| <= ||f||``), and ``f^T C f`` by
+    ``sqrt(F) u ||C||_F ||f||^2``. Measured errors were about 300 times smaller (``docs/scale.md``).
+    """
+    u = 2.0**-24
+    scale = float(M.double().norm())
+    return (1.0 if quadratic else 2.0) * math.sqrt(n_features) * u * scale
 
 
 def _robust_cholesky(K: torch.Tensor) -> torch.Tensor:

@@ -17,21 +17,43 @@ while torch uses at most :data:`OPENBLAS_INVERSE_MAX_TORCH_THREADS` threads (the
 beyond them torch's threaded inverse is kept). Anything else (another device, a batch dimension,
 another dtype) also goes to torch. Inputs are handed to scipy without copying.
 
-Set ``mcbo.models.linalg.USE_OPENBLAS = False`` to route everything to torch (for example on a
-machine where MKL is faster); results agree to rounding either way.
+The choice depends on the CPU. On an Intel Xeon (AVX-512; 2 cores, one thread each) torch's MKL
+was faster at every size measured (issue 21, ``docs/scale.md``): the
+triangular solve of 500 rows 2.1-2.4x at n = 1,000-5,000, of 5 rows (an acquisition optimiser's gradient
+step) 8-12x, and the inverse 1.2-2x. So :data:`USE_OPENBLAS` defaults to ``True`` on AMD CPUs only
+(:func:`_default_use_openblas`, read once from ``/proc/cpuinfo``). Set
+``mcbo.models.linalg.USE_OPENBLAS`` to force either route; results agree to rounding either way.
+
+:func:`extend_cholesky` grows a Cholesky factor by new rows in ``O(n^2 k)`` instead of refactoring
+in ``O((n + k)^3 / 3)``.
 """
 
 from __future__ import annotations
 
+import platform
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
 import scipy.linalg.blas
 import scipy.linalg.lapack
 import torch
 
-#: route CPU float32/float64 matrices through scipy (OpenBLAS); False: always torch
-USE_OPENBLAS = True
+
+def _default_use_openblas() -> bool:
+    """Whether this CPU is one where OpenBLAS measured faster than torch's MKL (AMD); ``False`` elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return "AuthenticAMD" in line
+    except OSError:
+        pass
+    return "AMD" in platform.processor().upper()
+
+
+#: route CPU float32/float64 matrices through scipy (OpenBLAS); False: always torch (see the module docstring)
+USE_OPENBLAS = _default_use_openblas()
 
 _TRSM = {torch.float64: scipy.linalg.blas.dtrsm, torch.float32: scipy.linalg.blas.strsm}
 _POTRI = {torch.float64: scipy.linalg.lapack.dpotri, torch.float32: scipy.linalg.lapack.spotri}
@@ -129,3 +151,23 @@ def cholesky_inverse(L: torch.Tensor) -> torch.Tensor:
         return torch.cholesky_inverse(L)
     lower = torch.from_numpy(inverse.T)
     return lower.add_(lower.tril(-1).transpose(0, 1))
+
+
+def extend_cholesky(L: torch.Tensor, K_new_old: torch.Tensor, K_new_new: torch.Tensor,
+                    factor: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Lower Cholesky factor ``[n + k, n + k]`` of ``[[K, B^T], [B, C]]`` from that of ``K`` (``L`` ``[n, n]``).
+
+    ``K_new_old`` is ``B`` ``[k, n]`` and ``K_new_new`` is ``C`` ``[k, k]`` (noise included). The new rows are
+    ``[L_21, L_22]`` with ``L_21 = B L^-T`` (one triangular solve, ``O(n^2 k)``) and ``L_22`` the factor of
+    the Schur complement ``C - L_21 L_21^T`` (``factor``: a Cholesky routine, default ``torch.linalg.cholesky``);
+    the block form of the Cholesky factorisation (Golub & Van Loan, "Matrix Computations", sec. 4.2).
+    """
+    n, k = L.shape[-1], K_new_new.shape[-1]
+    L21 = solve_lower_rows(L, K_new_old)
+    schur = K_new_new - L21 @ L21.transpose(-1, -2)
+    L22 = (factor or torch.linalg.cholesky)(schur)
+    out = L.new_zeros(n + k, n + k)
+    out[:n, :n] = L
+    out[n:, :n] = L21
+    out[n:, n:] = L22
+    return out

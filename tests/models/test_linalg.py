@@ -45,6 +45,7 @@ def _patched_called_at(call, thread_counts: list[int], calls: list) -> list[bool
 
 
 def test_solve_goes_to_openblas_only_when_torch_is_single_threaded(monkeypatch):
+    monkeypatch.setattr(linalg, "USE_OPENBLAS", True)  # the route taken on AMD CPUs
     calls = []
     monkeypatch.setattr(linalg, "_trsm_rows", lambda L, R, transpose: calls.append(1) or R.clone())
     _, L = _cholesky(8, torch.float64)
@@ -104,6 +105,7 @@ def test_openblas_runs_single_threaded_and_the_setting_is_restored():
 
 
 def test_inverse_goes_to_torch_above_the_measured_thread_counts(monkeypatch):
+    monkeypatch.setattr(linalg, "USE_OPENBLAS", True)  # the route taken on AMD CPUs
     calls = []
     monkeypatch.setattr(torch, "cholesky_inverse", lambda L: calls.append(1) or torch.eye(len(L), dtype=L.dtype))
     _, L = _cholesky(8, torch.float64)
@@ -119,3 +121,26 @@ def test_cholesky_inverse_is_the_full_symmetric_inverse(backend, dtype):
     tol = 1e-10 if dtype == torch.float64 else 1e-4
     assert torch.allclose(inverse, torch.cholesky_inverse(L), atol=tol)
     assert torch.allclose(inverse.double() @ K, torch.eye(60, dtype=torch.float64), atol=tol * 10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_extend_cholesky_matches_the_factor_of_the_whole_matrix(backend, dtype):
+    K, _ = _cholesky(50, torch.float64, seed=3)
+    L_old = torch.linalg.cholesky(K[:42, :42]).to(dtype)
+    L = linalg.extend_cholesky(L_old, K[42:, :42].to(dtype), K[42:, 42:].to(dtype))
+    ref = torch.linalg.cholesky(K).to(dtype)
+    tol = 1e-10 if dtype == torch.float64 else 1e-4
+    assert L.shape == (50, 50) and L.dtype == dtype
+    assert torch.allclose(L, ref, atol=tol)
+    assert torch.equal(L.triu(1), torch.zeros_like(L))
+
+
+def test_default_backend_follows_the_cpu_vendor(monkeypatch, tmp_path):
+    for vendor, expected in (("AuthenticAMD", True), ("GenuineIntel", False)):
+        cpuinfo = tmp_path / f"{vendor}.txt"
+        cpuinfo.write_text(f"processor\t: 0\nvendor_id\t: {vendor}\n")
+        real_open = open
+        monkeypatch.setattr("builtins.open", lambda path, *a, _p=cpuinfo, **k: real_open(
+            _p if path == "/proc/cpuinfo" else path, *a, **k))
+        assert linalg._default_use_openblas() is expected
+        monkeypatch.setattr("builtins.open", real_open)
