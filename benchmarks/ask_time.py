@@ -21,7 +21,8 @@ For each (space, solver, n): ``n`` uniformly random points and their values are 
 ``Solver.tell`` then ``solver._n_init_used = solver.n_init`` so the BO loop is active; Optuna: trials
 added with ``optuna.trial.create_trial``; BoTorch: the training set). Then ``--warmup`` + ``--repeats``
 asks, each followed (untimed) by evaluating and telling the suggested point, as in a real loop. The
-figure is the median seconds of the timed asks:
+figure is the median seconds of the timed asks (wall time; beside it the median CPU time of the worker
+process, which on a machine shared with other jobs is the better estimate of a quiet core's wall time):
 
 * mcbo: ``solver.ask(1)`` (GP fit + acquisition optimisation; ``last_timings`` gives the split);
 * Optuna: ``study.ask()`` plus one ``trial.suggest_*`` per parameter: ``GPSampler`` does its work in
@@ -40,6 +41,9 @@ Run from the repository root::
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ask_time.py --n 2000 5000 10000 --solvers casmopolitan boils \
         optuna_gp optuna_tpe --repeats 6 --budget 150 --model-options '{"fit_subset_size": 300, "refit_every": 3}' \
         --name ask_time_large_n.md                                   # issue 21: the large-n GP regime
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ask_time.py --n 2000 5000 10000 --solvers casmopolitan boils \
+        --repeats 6 --budget 150 --model-options '{"fit_subset_size": 300, "refit_every": 3, "max_train_points": 1000}' \
+        --name ask_time_large_n_cap1000.md                           # issue 21: the training set capped
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ask_time.py --n 100 200 --solvers casmopolitan optuna_tpe
 """
 
@@ -254,13 +258,13 @@ def worker(spec: dict) -> None:
     else:
         raise ValueError(f"unknown solver {name!r}")
     emit("timing_started")
-    budget, times, started = spec["budget"], [], time.perf_counter()
+    budget, times, cpu_times, started = spec["budget"], [], [], time.perf_counter()
     repeats = spec["repeats"]
     with MemoryWindow() as mem:
         for i in range(spec["warmup"] + repeats):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = runner.ask()
-            elapsed = time.perf_counter() - t0
+            elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
             runner.after(result)
             emit("ask", seconds=elapsed, warmup=i < spec["warmup"])
             if i < spec["warmup"]:
@@ -269,9 +273,11 @@ def worker(spec: dict) -> None:
                 repeats = max(1, min(repeats, int(left // max(elapsed, 1e-9))))
             else:
                 times.append(elapsed)
+                cpu_times.append(cpu)
             if len(times) >= repeats:
                 break
-    emit("result", median_s=_median(times), mean_s=sum(times) / max(len(times), 1), times=times, repeats_done=len(times), peak_rss_mib=peak_rss_mib(),
+    emit("result", median_s=_median(times), mean_s=sum(times) / max(len(times), 1), times=times,
+         cpu_median_s=_median(cpu_times) if cpu_times else math.nan, repeats_done=len(times), peak_rss_mib=peak_rss_mib(),
          ask_mem_delta_mib=mem.delta_mib, **runner.extra())
 
 
@@ -295,7 +301,7 @@ def measure_one(space: str, solver: str, n: int, args: argparse.Namespace) -> di
         status, median = out.status, math.nan
         print(out.stderr_tail, file=sys.stderr)
     return {"space": space, "solver": solver, "n": n, "status": status, "s_per_ask": median,
-            "mean_s": res.get("mean_s", math.nan),
+            "mean_s": res.get("mean_s", math.nan), "cpu_s": res.get("cpu_median_s", math.nan),
             "fit_s": res.get("fit_s", math.nan), "acq_s": res.get("acq_s", math.nan),
             "repeats": res.get("repeats_done", 0), "peak_rss_mib": res.get("peak_rss_mib", math.nan),
             "ask_mem_delta_mib": res.get("ask_mem_delta_mib", math.nan), "check": res.get("check", "")}
@@ -383,7 +389,7 @@ def main(argv: list[str] | None = None) -> None:
                 if solver in over_at and not args.no_skip:
                     row = {"space": space, "solver": solver, "n": n,
                            "status": f"skipped (> budget at n={over_at[solver]})", "s_per_ask": math.nan,
-                           "mean_s": math.nan, "fit_s": math.nan, "acq_s": math.nan, "repeats": 0,
+                           "mean_s": math.nan, "cpu_s": math.nan, "fit_s": math.nan, "acq_s": math.nan, "repeats": 0,
                            "peak_rss_mib": math.nan, "ask_mem_delta_mib": math.nan, "check": ""}
                 else:
                     row = measure_one(space, solver, n, args)
@@ -391,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
                         over_at[solver] = n
                 rows.append(row)
                 print(f"{space:9s} {solver:14s} n={n:5d}: {row['status']}; {fmt_num(row['s_per_ask'])} s/ask "
-                      f"(fit {fmt_num(row['fit_s'])} s, acq {fmt_num(row['acq_s'])} s; {row['repeats']} timed); "
+                      f"(CPU {fmt_num(row['cpu_s'])} s; fit {fmt_num(row['fit_s'])} s, acq {fmt_num(row['acq_s'])} s; {row['repeats']} timed); "
                       f"peak RSS {fmt_num(row['peak_rss_mib'])} MiB (+{fmt_num(row['ask_mem_delta_mib'])} in asks); "
                       f"{row['check']}", flush=True)
     for r in _ratio_rows(rows):
@@ -401,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
 
     labels = {k: v[2] for k, v in SPACES.items()}
     table = [{"space": r["space"], "solver": r["solver"], "n": r["n"], "status": r["status"],
-              "s/ask (median)": r["s_per_ask"], "s/ask (mean)": r["mean_s"], "fit s": r["fit_s"], "acq s": r["acq_s"], "timed asks": r["repeats"],
+              "s/ask (median)": r["s_per_ask"], "s/ask (mean)": r["mean_s"], "CPU s/ask (median)": r["cpu_s"], "fit s": r["fit_s"], "acq s": r["acq_s"], "timed asks": r["repeats"],
               "peak RSS MiB": r["peak_rss_mib"], "RSS growth in asks MiB": r["ask_mem_delta_mib"],
               "work check": r["check"]} for r in rows]
     description = (
@@ -409,6 +415,8 @@ def main(argv: list[str] | None = None) -> None:
         "followed, untimed, by evaluating and telling its point). Spaces: "
         + "; ".join(f"`{k}` = {v}" for k, v in labels.items())
         + ". mcbo's `casmopolitan` runs on `ackley53`, `boils` on `sequence`; the peers run on both. "
+        "`CPU s/ask`: the worker's CPU time per ask (`time.process_time`, all its threads), median of the timed asks; "
+        "on a machine shared with other jobs it estimates the wall time on a quiet core better than the wall time does. "
         "`fit s`/`acq s`: for mcbo, `Solver.last_timings`; for BoTorch, the GP fit and the acquisition optimisation. `work check`: the mcbo "
         "solver fitted its GP on every ask; for Optuna, how many parameters its `sample_relative` returned (GP; "
         "multivariate TPE) and how many `sample_independent` calls each ask made (univariate TPE). Peak RSS is "

@@ -29,7 +29,7 @@ from linear_operator.utils.errors import NotPSDError
 
 from mcbo.models.base import Model, Posterior, register_model
 from mcbo.models.linalg import cholesky_inverse, extend_cholesky, solve_lower_rows
-from mcbo.models.subset import fit_subset
+from mcbo.models.subset import fit_subset, train_subset
 from mcbo.models.kernels import (
     NOMINAL_KERNELS,
     NUMERIC_KERNELS,
@@ -203,6 +203,14 @@ class GPModel(Model):
             have arrived since the last fit; in between they are kept and only the posterior is rebuilt
             on all data. 1 (the default): refit on every call.
         seed: seeds the subset draw.
+        max_train_points: above this many observations the model (hyper-parameter fit and posterior) is conditioned
+            on only this many of them (:func:`~mcbo.models.subset.train_subset`): the best ones and the most recent
+            ones, a deterministic choice (a resumed run makes the same one). Bounds the cost of an ask at any
+            ``n``; fantasy observations then extend the factor by block rows as in the large-n regime, and the
+            ``fit_subset_size`` / ``refit_every`` options apply within the chosen points (``refit_every`` counting
+            all observations). ``None`` (the default): every observation is used. Figures: ``docs/scale.md``.
+        max_train_best: share of ``max_train_points`` taken as the best (lowest) observations; the rest are the
+            most recent of the others.
         feature_precision: ``float64`` (default) or ``float32``: for kernels with explicit features (SSK, overlap,
             Kendall), the ``[m, F] x [F, n or F]`` product behind the posterior variance in float32 (about twice as
             fast on CPU). Rows whose float32 variance is within :data:`_RECHECK_FACTOR` times an error estimate of
@@ -228,6 +236,8 @@ class GPModel(Model):
         fit_subset_size: int | None = None,
         fit_subset_best: float = 0.0,
         refit_every: int = 1,
+        max_train_points: int | None = None,
+        max_train_best: float = 0.5,
         seed: int = 0,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float64,
@@ -259,6 +269,11 @@ class GPModel(Model):
         if not isinstance(refit_every, int) or refit_every < 1:
             raise ValueError(f"refit_every must be a positive integer, got {refit_every!r}")
         self.fit_subset_size, self.fit_subset_best, self.refit_every = fit_subset_size, float(fit_subset_best), refit_every
+        if max_train_points is not None and (not isinstance(max_train_points, int) or max_train_points < 2):
+            raise ValueError(f"max_train_points must be an integer >= 2 or None, got {max_train_points!r}")
+        if not 0.0 <= max_train_best <= 1.0:
+            raise ValueError(f"max_train_best must lie in [0, 1], got {max_train_best!r}")
+        self.max_train_points, self.max_train_best = max_train_points, float(max_train_best)
         self.seed = int(seed)
         if feature_precision not in ("float64", "float32"):
             raise ValueError(f"feature_precision must be 'float64' or 'float32', got {feature_precision!r}")
@@ -267,6 +282,9 @@ class GPModel(Model):
         self._fitted_state: dict[str, torch.Tensor] | None = None
         self._n_at_refit: int | None = None
         self._warm_state: dict[str, torch.Tensor] | None = None
+        #: positions, among the observations given to the last fit, of those the model is conditioned on
+        #: (``max_train_points``); None when it uses all of them
+        self.train_index: torch.Tensor | None = None
         self._X = torch.empty(0, space.d, dtype=dtype, device=self.device)
         self._y = torch.empty(0, dtype=dtype, device=self.device)
         self._cache: _PredictionCache | None = None
@@ -300,26 +318,38 @@ class GPModel(Model):
         """Whether ``n`` observations put the model in its large-n regime (see ``fit_subset_size``)."""
         return self.fit_subset_size is not None and n > self.fit_subset_size
 
-    def _keeps_hypers(self, n: int) -> bool:
-        """Large-n regime, fewer than ``refit_every`` new observations since the last optimised fit."""
-        return (self._large(n) and self._fitted_state is not None and self._n_at_refit is not None
-                and self._large(self._n_at_refit) and 0 <= n - self._n_at_refit < self.refit_every)
+    def _capped(self, n: int) -> bool:
+        """Whether ``n`` observations are more than the model is conditioned on (see ``max_train_points``)."""
+        return self.max_train_points is not None and n > self.max_train_points
+
+    def _keeps_hypers(self, n_train: int, n_seen: int) -> bool:
+        """Large-n regime on the ``n_train`` points trained on, fewer than ``refit_every`` new observations
+        (of the ``n_seen`` given) since the last optimised fit."""
+        return (self._large(n_train) and self._fitted_state is not None and self._n_at_refit is not None
+                and self._large(self._n_at_refit)
+                and 0 <= n_seen - self._n_at_refit < self.refit_every)
 
     def fit(self, X: torch.Tensor, y: torch.Tensor) -> None:
         X, y = self._to(X), self._to(y).reshape(-1)
         if X.shape[0] != y.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} values")
+        n_seen = len(y)
+        self.train_index = None
+        if self._capped(n_seen):
+            self.train_index = train_subset(y, self.max_train_points, self.max_train_best)
+            X, y = X[self.train_index], y[self.train_index]
         self._X, self._y = X, y
         self._y_mean = float(y.mean()) if len(y) else 0.0
         std = float(y.std()) if len(y) > 1 else 0.0
         self._y_std = std if std > 1e-9 * max(1.0, abs(self._y_mean)) and math.isfinite(std) else 1.0
         y_std = (y - self._y_mean) / self._y_std
-        if self._keeps_hypers(len(y)):
+        if self._keeps_hypers(len(y), n_seen):
             self._condition_kept_hypers(X, y_std)
             return
         X_fit, y_fit = X, y_std
         if self._large(len(y)):
-            idx = fit_subset(y_std, self.fit_subset_size, self.fit_subset_best, self.seed)
+            # the draw follows the number of observations seen (constant once capped, so not the subset's size)
+            idx = fit_subset(y_std, self.fit_subset_size, self.fit_subset_best, self.seed, stream=n_seen)
             X_fit, y_fit = X[idx], y_std[idx]
         noise_lb = self.noise_lb
         for attempt in range(4):
@@ -334,7 +364,7 @@ class GPModel(Model):
                 noise_lb *= 100
         if X_fit is not X:
             gp.set_train_data(X, y_std, strict=False)  # hyper-parameters from the subset, posterior on all data
-        self._n_at_refit = len(y)
+        self._n_at_refit = n_seen
         self._fitted_state = {k: v.detach().clone() for k, v in gp.named_parameters()} if self._large(len(y)) else None
         self.gp = gp
         self.gp.eval()
@@ -454,7 +484,7 @@ class GPModel(Model):
         self._X = torch.cat([self._X, X])
         self._y = torch.cat([self._y, y])
         self._cache = None
-        if cache is not None and self._large(n_old) and len(y):
+        if cache is not None and (self._large(n_old) or self.train_index is not None) and len(y):
             try:
                 self._cache = self._extended_cache(cache, X)
             except NotPSDError:  # the Schur complement lost definiteness (float32, tiny noise): rebuild instead
