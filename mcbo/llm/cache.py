@@ -3,8 +3,10 @@
 Two tables:
 
 * ``responses``: request key (SHA-256 of the canonical JSON of endpoint, model, messages and
-  sampling settings) -> the response text and its token usage. A repeated request is answered from
-  here without a call, for free.
+  sampling settings) -> the response text, its token usage and, when the request asked for token
+  log-probabilities, their mean (``NULL`` otherwise). A repeated request is answered from here
+  without a call, for free. Files written before the ``mean_logprob`` column existed gain it
+  (``ALTER TABLE``) when opened; their rows read back with ``mean_logprob = None``.
 * ``scores``: ``(instruction, task, split, model, config)`` -> mean score and number of examples,
   where ``config`` fingerprints everything else that determines the score (prompt template,
   metric, example set). A repeated instruction is scored without any call.
@@ -31,7 +33,8 @@ CREATE TABLE IF NOT EXISTS responses (
     content TEXT NOT NULL,
     prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    mean_logprob REAL
 );
 CREATE TABLE IF NOT EXISTS scores (
     instruction TEXT NOT NULL,
@@ -53,13 +56,28 @@ def request_key(payload: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a ``responses`` table written by an older mcbo up to date: add the nullable ``mean_logprob``."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
+    if "mean_logprob" in columns:
+        return
+    try:
+        conn.execute("ALTER TABLE responses ADD COLUMN mean_logprob REAL")
+    except sqlite3.OperationalError:  # another process migrated the file in the meantime
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
+        if "mean_logprob" not in columns:
+            raise
+
+
 @dataclass(frozen=True)
 class CachedResponse:
-    """A stored response: its text and the usage of the call that produced it."""
+    """A stored response: its text, the usage of the call that produced it, and its mean token
+    log-probability (``None`` when it was not asked for or not returned)."""
 
     content: str
     prompt_tokens: int
     completion_tokens: int
+    mean_logprob: float | None = None
 
 
 class LLMCache:
@@ -77,6 +95,7 @@ class LLMCache:
         if self.path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(_SCHEMA)
+        _migrate(self._conn)
         self._conn.commit()
         self._lock = threading.Lock()
         self.response_hits = 0
@@ -88,19 +107,22 @@ class LLMCache:
     def get_response(self, key: str) -> CachedResponse | None:
         with self._lock:
             row = self._conn.execute(
-                "SELECT content, prompt_tokens, completion_tokens FROM responses WHERE key = ?", (key,)
+                "SELECT content, prompt_tokens, completion_tokens, mean_logprob FROM responses WHERE key = ?", (key,)
             ).fetchone()
             if row is None:
                 self.response_misses += 1
                 return None
             self.response_hits += 1
-            return CachedResponse(row[0], int(row[1]), int(row[2]))
+            return CachedResponse(row[0], int(row[1]), int(row[2]), None if row[3] is None else float(row[3]))
 
-    def put_response(self, key: str, model: str, content: str, prompt_tokens: int, completion_tokens: int) -> None:
+    def put_response(self, key: str, model: str, content: str, prompt_tokens: int, completion_tokens: int,
+                     mean_logprob: float | None = None) -> None:
         with self._lock:
             self._conn.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)",
-                (key, model, content, int(prompt_tokens), int(completion_tokens), time.time()),
+                "INSERT OR REPLACE INTO responses (key, model, content, prompt_tokens, completion_tokens, created, "
+                "mean_logprob) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, model, content, int(prompt_tokens), int(completion_tokens), time.time(),
+                 None if mean_logprob is None else float(mean_logprob)),
             )
             self._conn.commit()
 

@@ -26,6 +26,9 @@ below is the only one and can be tested):
     opened: nothing (the server says it did not complete the call, or nothing was sent).
 
 * **Response cache** (:class:`~mcbo.llm.cache.LLMCache`): identical requests are answered from SQLite.
+* **Sampling extras**: nucleus sampling (``top_p``) and the mean token log-probability of the answer
+  (``logprobs=True``, read from ``choices[0].logprobs.content[*].logprob``), both optional; a request
+  without them is sent, and cached under a key, exactly as before they existed.
 
 Every failure leaves the client as :class:`LLMError` (or :class:`~mcbo.llm.budget.BudgetExceeded`),
 never as a raw ``json``/``ValueError``/SDK exception, and never leaks a reservation.
@@ -101,6 +104,8 @@ class ChatResult:
         charged_attempts: earlier attempts whose outcome was unknown (timeout, dropped connection,
             unreadable answer), each charged its worst case.
         charged_tokens, charged_usd: what those attempts were charged.
+        mean_logprob: mean token log-probability of the completion when ``logprobs=True`` was asked and the
+            server returned them (read back from the cache on a hit), else ``None``.
     """
 
     text: str
@@ -113,6 +118,7 @@ class ChatResult:
     charged_attempts: int = 0
     charged_tokens: int = 0
     charged_usd: float = 0.0
+    mean_logprob: float | None = None
 
 
 @dataclass
@@ -136,6 +142,7 @@ class _Reply:
     usage: Any = None
     detail: str = ""
     status: int | None = None
+    mean_logprob: float | None = None
 
 
 def is_loopback(base_url: str | None) -> bool:
@@ -282,8 +289,19 @@ class LLMClient:
         seed: int | None = None,
         stop: Sequence[str] | None = None,
         use_cache: bool = True,
+        top_p: float | None = None,
+        logprobs: bool = False,
     ) -> ChatResult:
         """One chat completion of ``messages`` (``[{"role": ..., "content": ...}, ...]``).
+
+        Args:
+            top_p: nucleus sampling mass in [0, 1], sent when given (``None``: the server's default).
+            logprobs: ask for token log-probabilities (``logprobs=True, top_logprobs=1``: llama.cpp's server
+                returns them only with ``top_logprobs`` set) and report their mean as
+                :attr:`ChatResult.mean_logprob` (``None`` when the server returns none).
+
+        Either argument, when given, is part of the cache key; without them the key is the one of a
+        request that has neither, so caches written before they existed keep answering.
 
         Raises:
             BudgetExceeded: the call, or its next retry, could pass a budget limit (that attempt was not sent).
@@ -293,30 +311,51 @@ class LLMClient:
         messages = _check_messages(messages)
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
             raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+        if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float))
+                                  or not 0.0 <= top_p <= 1.0):
+            raise ValueError(f"top_p must be a number in [0, 1] or None, got {top_p!r}")
+        if not isinstance(logprobs, bool):
+            raise ValueError(f"logprobs must be True or False, got {logprobs!r}")
         start = time.perf_counter()
-        payload = {"base_url": self.base_url or "default", "model": self.model, "messages": messages,
-                   "max_tokens": max_tokens, "temperature": float(temperature), "seed": seed,
-                   "stop": list(stop) if stop else None}
+        payload: dict[str, Any] = {"base_url": self.base_url or "default", "model": self.model, "messages": messages,
+                                   "max_tokens": max_tokens, "temperature": float(temperature), "seed": seed,
+                                   "stop": list(stop) if stop else None}
+        # Only when set: a request without them keeps the key it had before they existed.
+        if top_p is not None:
+            payload["top_p"] = float(top_p)
+        if logprobs:
+            payload["logprobs"] = True
         key = request_key(payload)
         if use_cache and self.cache is not None:
             hit = self.cache.get_response(key)
             if hit is not None:
                 result = ChatResult(hit.content, hit.prompt_tokens, hit.completion_tokens, 0.0, True, 0,
-                                    time.perf_counter() - start)
+                                    time.perf_counter() - start,
+                                    mean_logprob=hit.mean_logprob if logprobs else None)
                 self._record(result)
                 return result
+        fields: dict[str, Any] = {"temperature": float(temperature)}
+        if seed is not None:
+            fields["seed"] = int(seed)
+        if stop:
+            fields["stop"] = list(stop)
+        if top_p is not None:
+            fields["top_p"] = float(top_p)
+        if logprobs:
+            fields["logprobs"], fields["top_logprobs"] = True, 1
         prompt_bound = prompt_token_bound(messages)
         tally = _Tally()
         try:
-            text, pt, ct, cost = self._send(messages, max_tokens, temperature, seed, stop, prompt_bound, tally)
+            reply, pt, ct, cost = self._send(messages, max_tokens, fields, prompt_bound, tally)
         except BaseException:
             self._record_failure(tally, time.perf_counter() - start)
             raise
+        mean_logprob = reply.mean_logprob if logprobs else None
         if self.cache is not None:
-            self.cache.put_response(key, self.model, text, pt, ct)
+            self.cache.put_response(key, self.model, reply.text, pt, ct, mean_logprob)
         charged = tally.charged_usd if self.price is not None else float("nan")
-        result = ChatResult(text, pt, ct, cost + charged, False, tally.attempts, time.perf_counter() - start,
-                            tally.charged_attempts, tally.charged_tokens, charged)
+        result = ChatResult(reply.text, pt, ct, cost + charged, False, tally.attempts, time.perf_counter() - start,
+                            tally.charged_attempts, tally.charged_tokens, charged, mean_logprob)
         self._record(result)
         return result
 
@@ -354,16 +393,14 @@ class LLMClient:
             self.budget.commit(reservation, pt, ct, 0.0 if math.isnan(cost) else cost)  # type: ignore[union-attr]
         return pt, ct, cost
 
-    def _send(self, messages: list[dict[str, str]], max_tokens: int, temperature: float, seed: int | None,
-              stop: Sequence[str] | None, prompt_bound: int, tally: _Tally) -> tuple[str, int, int, float]:
-        """POST with retries, each attempt reserving its worst case; the answer, its usage and its cost."""
+    def _send(self, messages: list[dict[str, str]], max_tokens: int, fields: Mapping[str, Any], prompt_bound: int,
+              tally: _Tally) -> tuple[_Reply, int, int, float]:
+        """POST with retries, each attempt reserving its worst case; the answer, its usage and its cost.
+
+        ``fields`` are the request's sampling fields (temperature, and seed, stop, top_p, logprobs when set).
+        """
         oa = self._openai
-        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": float(temperature),
-                                  self.token_param: max_tokens}
-        if seed is not None:
-            kwargs["seed"] = int(seed)
-        if stop:
-            kwargs["stop"] = list(stop)
+        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, **fields, self.token_param: max_tokens}
         while True:
             reservation = self._reserve(prompt_bound, max_tokens)
             tally.attempts += 1
@@ -408,7 +445,7 @@ class LLMClient:
                 reply = _read_reply(body)
                 if reply.kind == "answer":
                     pt, ct, cost = self._settle(reservation, reply.usage, prompt_bound, max_tokens)
-                    return reply.text, pt, ct, cost
+                    return reply, pt, ct, cost
                 if reply.kind == "no_choices":
                     pt, ct, cost = self._settle(reservation, reply.usage, prompt_bound, max_tokens)
                     tally.failed_answer = (pt, ct, cost)
@@ -455,6 +492,7 @@ class LLMClient:
     def _record(self, result: ChatResult) -> None:
         row = asdict(result)
         row.pop("text")
+        row.pop("mean_logprob")
         row["model"], row["ok"] = self.model, True
         with self._lock:
             self._calls.append(row)
@@ -560,7 +598,22 @@ def _read_reply(body: str) -> _Reply:
     content = message.get("content") if isinstance(message, dict) else None
     if message is None or not (content is None or isinstance(content, str)):
         return _Reply("no_choices", usage=usage, detail="the first choice has no text message")
-    return _Reply("answer", text=content or "", usage=usage)
+    return _Reply("answer", text=content or "", usage=usage, mean_logprob=_mean_logprob(first))
+
+
+def _mean_logprob(choice: Mapping[str, Any]) -> float | None:
+    """Mean of ``choice["logprobs"]["content"][*]["logprob"]``; ``None`` when absent, empty or not all finite numbers."""
+    logprobs = choice.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list) or not content:
+        return None
+    values = []
+    for token in content:
+        value = token.get("logprob") if isinstance(token, dict) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None
+        values.append(float(value))
+    return math.fsum(values) / len(values)
 
 
 def _count(value: Any) -> int | None:

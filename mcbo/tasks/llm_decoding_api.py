@@ -20,12 +20,13 @@ Search space:
 Objective (minimised): ``-(accuracy - price_per_token * tokens per question)``, where tokens are the
 prompt and completion tokens the server reports, summed over the samples of a question.
 
-Every request goes through :class:`~mcbo.llm.client.LLMClient` (retries, cost, hard budget, SQLite
-cache) and carries a seed (sample ``j`` of an evaluation: ``seed * 1000 + j``), so an evaluation is
-reproducible on a server that honours seeds (llama.cpp does) and, through the cache, everywhere. At
-``temperature == 0`` decoding is greedy: ``top_p`` and the sample seed are then not sent to the
-server (``top_p = 1``, seed of sample 0), so the ``n`` identical requests are one call and the
-others cache hits; their tokens still count in the objective, as a deployment would pay for them.
+Every request goes through :meth:`LLMClient.chat <mcbo.llm.client.LLMClient.chat>` (retries, cost,
+hard budget, SQLite cache; ``top_p`` and ``logprobs`` are its own arguments) and carries a seed
+(sample ``j`` of an evaluation: ``seed * 1000 + j``), so an evaluation is reproducible on a server
+that honours seeds (llama.cpp does) and, through the cache, everywhere. At ``temperature == 0``
+decoding is greedy: the configuration's ``top_p`` and the sample seed are then not used (every
+sample is sent ``top_p = 1`` and the seed of sample 0), so the ``n`` identical requests are one call
+and the others cache hits; their tokens still count in the objective, as a deployment would pay for them.
 
 Data sets are JSONL, one ``{"input": str, "outputs": [str, ...]}`` record per line (``"output": str``
 also accepted); records with ``"split": "demo"`` are the few-shot pool (without any, the first
@@ -38,22 +39,19 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from mcbo.llm.cache import LLMCache, request_key
-from mcbo.llm.client import ChatResult, LLMClient, _check_messages, _Tally, prompt_token_bound
+from mcbo.llm.cache import LLMCache
+from mcbo.llm.client import ChatResult, LLMClient
 from mcbo.llm.pricing import PriceTable
 from mcbo.llm.tasks import METRICS, Example, InstructionTask, normalize
 from mcbo.space import Categorical, Integer, Real, SearchSpace
@@ -251,7 +249,7 @@ def instruction_task(dataset: DecodingDataset | str, metric: str = "contains", n
                            license="MIT (same as mcbo)", provenance="written for mcbo (mcbo/data/decoding)")
 
 
-# =========================================================================== the sampling client
+# ==================================================================================== samples
 @dataclass(frozen=True)
 class Sample:
     """One completion: its text, the usage the server reported, and its mean token log-probability."""
@@ -266,96 +264,10 @@ class Sample:
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-
-def _mean_logprob(body: str | None) -> float | None:
-    """Mean token log-probability of the first choice of a chat-completion body (``None`` if absent)."""
-    try:
-        content = json.loads(body or "")["choices"][0]["logprobs"]["content"]
-        values = [float(t["logprob"]) for t in content]
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None
-    return float(np.mean(values)) if values and all(math.isfinite(v) for v in values) else None
-
-
-class SamplingClient(LLMClient):
-    """:class:`~mcbo.llm.client.LLMClient` plus :meth:`sample`: completions with ``top_p`` and token log-probabilities.
-
-    ``LLMClient.chat`` sends a fixed set of fields; the extra fields of :meth:`sample` are added to the SDK
-    request by a thin stand-in for the SDK client, per thread, and the raw body is kept to read the
-    log-probabilities. The retry, budget, cost and accounting code is ``LLMClient``'s own; :meth:`chat` and
-    everything else are unchanged. Arguments are :class:`~mcbo.llm.client.LLMClient`'s.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._extra = threading.local()
-        self._client = _ExtraFields(self._client, self._extra)
-
-    def sample(self, messages: Sequence[Mapping[str, str]], *, max_tokens: int, temperature: float,
-               top_p: float = 1.0, seed: int | None = None, stop: Sequence[str] | None = None,
-               logprobs: bool = False) -> Sample:
-        """One chat completion with nucleus sampling and, if asked, its mean token log-probability.
-
-        Cached like :meth:`chat`, under a key that also holds ``top_p`` and ``logprobs``.
-
-        Raises:
-            BudgetExceeded, LLMError: as :meth:`~mcbo.llm.client.LLMClient.chat`.
-        """
-        checked = _check_messages(messages)
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-        start = time.perf_counter()
-        payload = {"kind": "sample", "base_url": self.base_url or "default", "model": self.model,
-                   "messages": checked, "max_tokens": max_tokens, "temperature": float(temperature),
-                   "top_p": float(top_p), "seed": seed, "stop": list(stop) if stop else None,
-                   "logprobs": bool(logprobs)}
-        key = request_key(payload)
-        if self.cache is not None:
-            hit = self.cache.get_response(key)
-            if hit is not None:
-                stored = json.loads(hit.content)
-                self._record(ChatResult(stored["text"], hit.prompt_tokens, hit.completion_tokens, 0.0, True, 0,
-                                        time.perf_counter() - start))
-                return Sample(stored["text"], hit.prompt_tokens, hit.completion_tokens, stored["mean_logprob"], True)
-        prompt_bound = prompt_token_bound(checked)
-        tally = _Tally()
-        self._extra.fields = {"top_p": float(top_p), **({"logprobs": True, "top_logprobs": 1} if logprobs else {})}
-        self._extra.body = None
-        try:
-            text, pt, ct, cost = self._send(checked, max_tokens, temperature, seed, stop, prompt_bound, tally)
-        except BaseException:
-            self._record_failure(tally, time.perf_counter() - start)
-            raise
-        finally:
-            self._extra.fields = None
-        mean_lp = _mean_logprob(self._extra.body) if logprobs else None
-        if self.cache is not None:
-            self.cache.put_response(key, self.model, json.dumps({"text": text, "mean_logprob": mean_lp}), pt, ct)
-        charged = tally.charged_usd if self.price is not None else float("nan")
-        self._record(ChatResult(text, pt, ct, cost + charged, False, tally.attempts, time.perf_counter() - start,
-                                tally.charged_attempts, tally.charged_tokens, charged))
-        return Sample(text, pt, ct, mean_lp, False)
-
-
-class _ExtraFields:
-    """Stands in for the SDK client inside ``LLMClient._send``: adds this thread's extra request fields to
-    ``chat.completions.with_raw_response.create`` and keeps the raw body; everything else is the SDK's."""
-
-    def __init__(self, sdk: Any, state: threading.local) -> None:
-        self._sdk, self._state = sdk, state
-        self.chat = SimpleNamespace(completions=SimpleNamespace(with_raw_response=SimpleNamespace(create=self._create)))
-
-    def _create(self, **kwargs: Any) -> Any:
-        fields = getattr(self._state, "fields", None)
-        if fields:
-            kwargs.update(fields)
-        raw = self._sdk.chat.completions.with_raw_response.create(**kwargs)
-        if fields:
-            self._state.body = raw.text
-        return raw
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sdk, name)
+    @classmethod
+    def of(cls, result: ChatResult) -> Sample:
+        """The sample of a :meth:`~mcbo.llm.client.LLMClient.chat` result."""
+        return cls(result.text, result.prompt_tokens, result.completion_tokens, result.mean_logprob, result.cached)
 
 
 # ========================================================================================= task
@@ -413,7 +325,7 @@ class LLMDecodingAPI(Task):
         api_key_env: environment variable with the API key (loopback servers need none).
         timeout: seconds per HTTP attempt.
         concurrency: requests in flight at once.
-        client: a :class:`SamplingClient` to use instead of building one.
+        client: a :class:`~mcbo.llm.client.LLMClient` to use instead of building one.
     """
 
     name = "llm_decoding_api"
@@ -468,11 +380,10 @@ class LLMDecodingAPI(Task):
             prices = PriceTable()
             if prices.get(model) is None:  # a local model: free, and no "unknown price" warning
                 prices = prices.with_price(model, 0.0, 0.0)
-            client = SamplingClient(model, base_url, api_key_env=api_key_env, prices=prices,
-                                     budget=budget, cache=cache, timeout=timeout, seed=self.seed)
-        elif not isinstance(client, SamplingClient):
-            raise ValueError(f"argument 'client': expected a mcbo.tasks.llm_decoding_api.SamplingClient, got "
-                             f"{type(client).__name__}")
+            client = LLMClient(model, base_url, api_key_env=api_key_env, prices=prices, budget=budget, cache=cache,
+                               timeout=timeout, seed=self.seed)
+        elif not isinstance(client, LLMClient):
+            raise ValueError(f"argument 'client': expected a mcbo.llm.LLMClient, got {type(client).__name__}")
         self.client = client
         self._warned_no_logprobs = False
         selectors = SELECTORS if logprobs else [s for s in SELECTORS if s != "max_logprob"]
@@ -540,8 +451,8 @@ class LLMDecodingAPI(Task):
         def ask(job: tuple[Record, int, list[dict[str, str]]]) -> Sample:
             _, j, messages = job
             seed = self.seed * _SEED_STRIDE + (0 if greedy else j)
-            return self.client.sample(messages, max_tokens=int(point["max_tokens"]), temperature=temperature,
-                                      top_p=top_p, seed=seed, stop=self.stop, logprobs=self.logprobs)
+            return Sample.of(self.client.chat(messages, max_tokens=int(point["max_tokens"]), temperature=temperature,
+                                              top_p=top_p, seed=seed, stop=self.stop, logprobs=self.logprobs))
 
         if self.concurrency == 1:
             samples = [ask(job) for job in jobs]
@@ -571,5 +482,5 @@ class LLMDecodingAPI(Task):
 
 
 __all__ = ["DEFAULT_CONFIG", "DecodingDataset", "DecodingResult", "LLMDecodingAPI", "Record", "SCORERS", "SELECTORS",
-           "SHIPPED_DATASETS", "SYSTEM_PROMPTS", "Sample", "SamplingClient", "Scorer", "USER_TEMPLATE", "data_dir",
+           "SHIPPED_DATASETS", "SYSTEM_PROMPTS", "Sample", "Scorer", "USER_TEMPLATE", "data_dir",
            "extract_answer", "instruction_task", "load_dataset"]

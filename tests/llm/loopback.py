@@ -14,6 +14,10 @@ on every request (:attr:`LoopbackLLM.fault`):
 * ``("echo_key", code)``: an error body that echoes the request's API key;
 * ``("reset",)``: complete the answer (billed), then drop the connection without replying.
 
+Asked for ``logprobs`` *with* ``top_logprobs`` (as llama.cpp's server, which ignores ``logprobs``
+alone), an answer carries ``choices[0].logprobs.content``: one entry per whitespace-separated word,
+with the log-probabilities of :func:`toy_logprobs`.
+
 :attr:`LoopbackLLM.billed` lists the ``(prompt_tokens, completion_tokens)`` an honest provider would
 bill: the true usage of every answer the server produced, whether or not the client received it.
 
@@ -45,6 +49,11 @@ def unit_hash(*parts: object) -> float:
     """Deterministic uniform number in [0, 1) from ``parts``."""
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], "little") / 2**64
+
+
+def toy_logprobs(content: str) -> list[float]:
+    """Log-probabilities the server reports for ``content``: one per word, in (-2, 0], from a hash of the word."""
+    return [-round(2 * unit_hash("logprob", i, word), 6) for i, word in enumerate(content.split() or [""])]
 
 
 class ToyFollower:
@@ -138,12 +147,16 @@ class LoopbackLLM:
                 usage = action[1] if kind == "usage" else {
                     "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                     "total_tokens": prompt_tokens + completion_tokens}
+                choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": content},
+                                          "finish_reason": "stop"}
+                if body.get("logprobs") and body.get("top_logprobs"):
+                    words = content.split() or [""]
+                    choice["logprobs"] = {"content": [
+                        {"token": w, "logprob": lp, "top_logprobs": [{"token": w, "logprob": lp}]}
+                        for w, lp in zip(words, toy_logprobs(content))]}
                 self._json(200, {
                     "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": 0,
-                    "model": body.get("model", "toy"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                 "finish_reason": "stop"}],
-                    "usage": usage,
+                    "model": body.get("model", "toy"), "choices": [choice], "usage": usage,
                 })
 
             def _json(self, code: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:

@@ -1,7 +1,9 @@
 """The real openai client against the loopback server: answers, usage and cost, keys, retries, budget, cache."""
 
+import json
 import logging
 import math
+import sqlite3
 
 import pytest
 
@@ -14,6 +16,8 @@ from mcbo.llm.client import (
     parse_retry_after,
     prompt_token_bound,
 )
+from mcbo.llm.cache import request_key
+from tests.llm.loopback import LoopbackLLM, toy_logprobs
 
 PRICES = PriceTable({"toy": {"input": 1.0, "output": 2.0}})
 EVAL = "Instruction: Write the first letter of the input.\n\nInput: window\nOutput:"
@@ -220,3 +224,135 @@ def test_parse_retry_after_forms():
     assert parse_retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0) == 10.0
     assert parse_retry_after({"Retry-After": "soon"}) is None
     assert parse_retry_after({}) is None
+
+
+# ------------------------------------------------------------------ top_p and log-probabilities
+def old_key(server, prompt, max_tokens=64, temperature=0.0, seed=None, stop=None):
+    """The key :meth:`LLMClient.chat` gave a request before ``top_p`` and ``logprobs`` existed."""
+    return request_key({"base_url": server.base_url, "model": "toy",
+                        "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+                        "temperature": float(temperature), "seed": seed, "stop": list(stop) if stop else None})
+
+
+def test_top_p_and_logprobs_reach_the_server_and_the_mean_is_read(server, no_key):
+    client = make(server, cache=LLMCache(":memory:"))
+    result = client.chat([{"role": "user", "content": EVAL}], top_p=0.8, logprobs=True, temperature=0.5, seed=1)
+    body = server.requests[-1]["body"]
+    assert body["top_p"] == 0.8 and body["logprobs"] is True and body["top_logprobs"] == 1
+    assert result.text == "w" and not result.cached
+    assert result.mean_logprob == pytest.approx(sum(toy_logprobs("w")) / len(toy_logprobs("w")))
+    again = client.chat([{"role": "user", "content": EVAL}], top_p=0.8, logprobs=True, temperature=0.5, seed=1)
+    assert again.cached and again.mean_logprob == result.mean_logprob and server.n_chat_requests == 1
+    # Each new argument is part of the key: changing or dropping one is a new request.
+    assert not client.chat([{"role": "user", "content": EVAL}], top_p=0.7, logprobs=True, temperature=0.5,
+                           seed=1).cached
+    unasked = client.chat([{"role": "user", "content": EVAL}], top_p=0.8, temperature=0.5, seed=1)
+    assert not unasked.cached and unasked.mean_logprob is None
+    body = server.requests[-1]["body"]
+    assert body["top_p"] == 0.8 and "logprobs" not in body and "top_logprobs" not in body
+    plain = client.complete(EVAL, max_tokens=5)
+    body = server.requests[-1]["body"]
+    assert not {"top_p", "logprobs", "top_logprobs"} & set(body) and plain.mean_logprob is None
+    assert list(client.calls_table().columns)[-1] == "charged_usd"  # the calls table is unchanged
+
+
+def test_logprobs_of_a_longer_answer_are_averaged(no_key):
+    pytest.importorskip("openai")
+    with LoopbackLLM(lambda body: "one two three") as srv:
+        result = make(srv).complete("x", logprobs=True)
+    assert result.mean_logprob == pytest.approx(sum(toy_logprobs("one two three")) / 3)
+    assert result.mean_logprob < 0
+
+
+@pytest.mark.parametrize("logprobs", [
+    None,  # the server ignores the request
+    {"content": []},
+    {"content": None},
+    {"content": [{"token": "w", "logprob": -0.5}, {"token": "x"}]},
+    {"content": [{"token": "w", "logprob": "-0.5"}]},
+    {"content": [{"token": "w", "logprob": True}]},
+    {"content": "nonsense"},
+    [1, 2],
+])
+def test_missing_or_malformed_logprobs_give_none(server, no_key, logprobs):
+    choice = {"index": 0, "message": {"role": "assistant", "content": "w"}, "finish_reason": "stop"}
+    if logprobs is not None:
+        choice["logprobs"] = logprobs
+    server.script(("body", 200, json.dumps({"choices": [choice], "usage": {"prompt_tokens": 3,
+                                                                           "completion_tokens": 1}})))
+    result = make(server).complete("x", logprobs=True)
+    assert result.text == "w" and result.mean_logprob is None and result.attempts == 1
+
+
+def test_non_finite_logprob_gives_none(server, no_key):
+    body = ('{"choices": [{"index": 0, "message": {"role": "assistant", "content": "w"}, "logprobs": '
+            '{"content": [{"token": "w", "logprob": -Infinity}]}}], "usage": {"prompt_tokens": 3, '
+            '"completion_tokens": 1}}')
+    server.script(("body", 200, body))
+    assert make(server).complete("x", logprobs=True).mean_logprob is None
+
+
+def test_logprobs_returned_unasked_are_not_reported(no_key):
+    pytest.importorskip("openai")
+    body = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": "w"},
+                                    "logprobs": {"content": [{"token": "w", "logprob": -0.5}]}}],
+                       "usage": {"prompt_tokens": 3, "completion_tokens": 1}})
+    cache = LLMCache(":memory:")
+    with LoopbackLLM() as srv:
+        srv.script(("body", 200, body))
+        assert make(srv, cache=cache).complete("x").mean_logprob is None
+        assert make(srv, cache=cache).complete("x").mean_logprob is None  # nor stored
+
+
+def test_key_of_a_request_without_the_new_arguments_is_unchanged(server, no_key, tmp_path):
+    path = tmp_path / "c.db"
+    client = make(server, cache=LLMCache(path))
+    client.complete(EVAL)
+    client.complete(EVAL, max_tokens=9, temperature=0.3, seed=4, stop=["\n"])
+    client.cache.close()
+    with sqlite3.connect(path) as conn:
+        keys = {row[0] for row in conn.execute("SELECT key FROM responses")}
+    assert keys == {old_key(server, EVAL), old_key(server, EVAL, 9, 0.3, 4, ["\n"])}
+    # top_p / logprobs given: other keys, so their answers never answer a plain request (nor the reverse).
+    client = make(server, cache=LLMCache(path))
+    assert not client.complete(EVAL, top_p=1.0).cached
+    assert not client.complete(EVAL, logprobs=True).cached
+    assert client.complete(EVAL).cached
+
+
+def test_cache_written_before_the_new_arguments_still_answers(server, no_key, tmp_path):
+    """An old cache file (no ``mean_logprob`` column, old keys) is migrated and keeps hitting."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, content TEXT NOT NULL, "
+                     "prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, created REAL NOT NULL)")
+        conn.execute("INSERT INTO responses VALUES (?, 'toy', 'from the old cache', 7, 2, 0.0)",
+                     (old_key(server, EVAL),))
+    client = make(server, cache=LLMCache(path))
+    hit = client.complete(EVAL)
+    assert hit.cached and hit.text == "from the old cache" and (hit.prompt_tokens, hit.completion_tokens) == (7, 2)
+    assert hit.mean_logprob is None and server.n_chat_requests == 0
+    fresh = client.complete(EVAL, logprobs=True)
+    assert not fresh.cached and fresh.mean_logprob is not None
+    assert client.complete(EVAL, logprobs=True).mean_logprob == fresh.mean_logprob
+
+
+def test_bad_sampling_arguments_are_rejected(server, no_key):
+    client = make(server)
+    for top_p in (-0.1, 1.5, float("nan"), "0.5", True):
+        with pytest.raises(ValueError, match="top_p"):
+            client.complete("x", top_p=top_p)
+    with pytest.raises(ValueError, match="logprobs"):
+        client.complete("x", logprobs="yes")
+    assert server.n_chat_requests == 0
+
+
+def test_budget_and_retries_are_unchanged_with_the_new_arguments(server, no_key, sleeps):
+    budget = Budget(max_calls=2)
+    client = make(server, sleep=sleeps, budget=budget)
+    server.script(("status", 500))
+    result = client.complete(EVAL, top_p=0.9, logprobs=True)
+    assert result.attempts == 2 and result.mean_logprob is not None and budget.calls == 1
+    body = server.requests[0]["body"]
+    assert body["top_p"] == 0.9 and body["top_logprobs"] == 1  # every attempt carries the fields
+    assert server.requests[1]["body"] == body

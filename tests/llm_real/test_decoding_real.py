@@ -55,8 +55,8 @@ def test_logprobs_and_selectors(plural):
     point = {**GOOD, "temperature": 1.0, "top_p": 0.95, "n_samples": 3, "selector": "max_logprob", "n_shots": 2}
     result = plural.run(point)
     messages = plural.messages(plural.questions[0], "concise", 2)
-    sample = plural.client.sample(messages, max_tokens=8, temperature=1.0, top_p=0.95, seed=0, stop=("\n",),
-                                  logprobs=True)
+    sample = plural.client.chat(messages, max_tokens=8, temperature=1.0, top_p=0.95, seed=0, stop=("\n",),
+                                logprobs=True)
     assert sample.cached and sample.mean_logprob is not None and sample.mean_logprob <= 0.0
     majority = plural.run({**point, "selector": "majority_vote"})
     assert majority.calls == 0  # the same samples, read from the cache: only the selector differs

@@ -12,17 +12,17 @@ pytest.importorskip("openai")  # the task's client is the real SDK (extra "llm")
 
 from mcbo.llm.budget import Budget  # noqa: E402
 from mcbo.llm.cache import LLMCache  # noqa: E402
+from mcbo.llm.client import LLMClient  # noqa: E402
 from mcbo.tasks.base import TASKS, build_task  # noqa: E402
 from mcbo.tasks.llm_decoding_api import (  # noqa: E402
     DEFAULT_CONFIG,
     SHIPPED_DATASETS,
     LLMDecodingAPI,
     Sample,
-    SamplingClient,
     extract_answer,
     load_dataset,
 )
-from tests.llm.loopback import LoopbackLLM, unit_hash  # noqa: E402
+from tests.llm.loopback import LoopbackLLM, toy_logprobs, unit_hash  # noqa: E402
 
 _INPUT = re.compile(r"Input: (?P<input>.*)$", re.DOTALL)
 
@@ -197,25 +197,42 @@ def test_logprobs_read_from_the_response():
                                         "finish_reason": "stop"}],
                            "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}})
 
-    with LoopbackLLM() as server:  # answers "echo: <prompt>" without log-probabilities
-        check_sampling_client(server, body)
+    with LoopbackLLM() as server:  # answers "echo: <prompt>"
+        check_chat_samples(server, body)
 
 
-def check_sampling_client(server, body):
-    client = SamplingClient("toy", server.base_url, cache=LLMCache(":memory:"), max_retries=0)
+def check_chat_samples(server, body):
+    client = LLMClient("toy", server.base_url, cache=LLMCache(":memory:"), max_retries=0)
+    messages = [{"role": "user", "content": "plural of cat"}]
     server.script(("body", 200, body("cats", [("c", -0.1), ("ats", -0.3)])))
-    sample = client.sample([{"role": "user", "content": "plural of cat"}], max_tokens=4, temperature=0.5,
-                           top_p=0.8, seed=3, logprobs=True)
+    sample = Sample.of(client.chat(messages, max_tokens=4, temperature=0.5, top_p=0.8, seed=3, logprobs=True))
     assert sample == Sample("cats", 10, 2, pytest.approx(-0.2), False)
-    again = client.sample([{"role": "user", "content": "plural of cat"}], max_tokens=4, temperature=0.5, top_p=0.8,
-                          seed=3, logprobs=True)
+    sent = server.requests[-1]["body"]
+    assert sent["top_p"] == 0.8 and sent["logprobs"] is True and sent["top_logprobs"] == 1
+    again = client.chat(messages, max_tokens=4, temperature=0.5, top_p=0.8, seed=3, logprobs=True)
     assert again.cached and again.mean_logprob == pytest.approx(-0.2) and len(server.requests) == 1
-    other_top_p = client.sample([{"role": "user", "content": "plural of cat"}], max_tokens=4, temperature=0.5,
-                                top_p=0.7, seed=3, logprobs=True)
-    assert not other_top_p.cached and other_top_p.mean_logprob is None  # the loopback's own answer has none
-    plain = client.chat([{"role": "user", "content": "hi"}], max_tokens=4)  # chat is unchanged
-    assert "top_p" not in server.requests[-1]["body"] and plain.text.startswith("echo")
+    server.script(("body", 200, body("dogs", [])))  # a server that returns no log-probabilities
+    other_top_p = client.chat(messages, max_tokens=4, temperature=0.5, top_p=0.7, seed=3, logprobs=True)
+    assert not other_top_p.cached and other_top_p.mean_logprob is None
+    plain = client.chat([{"role": "user", "content": "hi"}], max_tokens=4)  # without the new arguments
+    assert "top_p" not in server.requests[-1]["body"] and "logprobs" not in server.requests[-1]["body"]
+    assert plain.text.startswith("echo") and plain.mean_logprob is None
     assert client.usage()["calls"] == 3 and client.usage()["cache_hits"] == 1
+    task = LLMDecodingAPI(client=client, n_questions=2)  # a client of one's own is used as it is
+    assert task.client is client
+
+
+def test_max_logprob_selects_from_the_server_log_probabilities():
+    class TwoAnswers:
+        def __call__(self, body):
+            return "cats" if body["seed"] % 2 else "The plural is kats"
+
+    with LoopbackLLM(TwoAnswers()) as server:
+        task = make(server, n_questions=1)
+        point = {**DEFAULT_CONFIG, "temperature": 1.0, "n_samples": 2, "selector": "max_logprob"}
+        answer = task.run(point).answers[0]
+    best = max(["cats", "The plural is kats"], key=lambda t: np.mean(toy_logprobs(t)))
+    assert answer == extract_answer(best)
 
 
 def test_budget_refusal_fails_the_evaluation(server):
