@@ -366,10 +366,7 @@ class GPModel(Model):
             gp.set_train_data(X, y_std, strict=False)  # hyper-parameters from the subset, posterior on all data
         self._n_at_refit = n_seen
         self._fitted_state = {k: v.detach().clone() for k, v in gp.named_parameters()} if self._large(len(y)) else None
-        self.gp = gp
-        self.gp.eval()
-        self.gp.requires_grad_(False)  # predictions differentiate in X only
-        self._cache = None
+        self._use(gp)
         if self.warm_start and len(y) >= 2:
             self._warm_state = {k: v.detach().clone() for k, v in gp.named_parameters()}
 
@@ -378,9 +375,13 @@ class GPModel(Model):
         assert self._fitted_state is not None
         gp = self._new_gp(X, y_std, self.noise_lb)
         gp.load_state_dict(self._fitted_state, strict=False)
+        self._use(gp)
+
+    def _use(self, gp: _ExactGP) -> None:
+        """Make the fitted ``gp`` the model's, in evaluation mode; the prediction cache is rebuilt on demand."""
         self.gp = gp
         self.gp.eval()
-        self.gp.requires_grad_(False)
+        self.gp.requires_grad_(False)  # predictions differentiate in X only
         self._cache = None
 
     def _optimise(self, gp: _ExactGP, jitter: float) -> None:
@@ -420,16 +421,20 @@ class GPModel(Model):
             with torch.no_grad():
                 K = to_dense(self.gp.covar_module(self._X))
                 K = K + self.gp.likelihood.noise * torch.eye(len(K), dtype=K.dtype, device=K.device)
-                L = _robust_cholesky(K)
-                resid = (self._y - self._y_mean) / self._y_std - self.gp.prior_mean()
-                alpha = torch.cholesky_solve(resid.unsqueeze(-1), L).squeeze(-1)
-                cache = _PredictionCache(L=L, alpha=alpha)
-                phi = _explicit_feature_map(self.gp.covar_module)
-                if phi is not None:
-                    cache.add_features(phi, float(self.gp.covar_module.outputscale), self._X,
-                                       low_precision=self.feature_precision == "float32")
-            self._cache = cache
+                self._cache = self._cache_from_factor(_robust_cholesky(K))
         return self._cache
+
+    def _cache_from_factor(self, L: torch.Tensor) -> _PredictionCache:
+        """The prediction cache of the training data given the Cholesky factor ``L`` ``[n, n]`` of its covariance."""
+        assert self.gp is not None
+        resid = (self._y - self._y_mean) / self._y_std - self.gp.prior_mean()
+        alpha = torch.cholesky_solve(resid.unsqueeze(-1), L).squeeze(-1)
+        cache = _PredictionCache(L=L, alpha=alpha)
+        phi = _explicit_feature_map(self.gp.covar_module)
+        if phi is not None:
+            cache.add_features(phi, float(self.gp.covar_module.outputscale), self._X,
+                               low_precision=self.feature_precision == "float32")
+        return cache
 
     def _predict(self, X: torch.Tensor, full_cov: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Standardised latent mean ``[m]`` and variance ``[m]`` (or covariance ``[m, m]``) at ``X`` ``[m, d]``."""
@@ -503,13 +508,7 @@ class GPModel(Model):
             K21 = _dense_kernel(covar.base_kernel, X_new, self._X[:n_old]) * covar.outputscale
             K22 = to_dense(covar(X_new)) + self.gp.likelihood.noise * torch.eye(
                 len(X_new), dtype=X_new.dtype, device=X_new.device)
-            L = extend_cholesky(cache.L, K21, K22, factor=_robust_cholesky)
-            resid = (self._y - self._y_mean) / self._y_std - self.gp.prior_mean()
-            alpha = torch.cholesky_solve(resid.unsqueeze(-1), L).squeeze(-1)
-            out = _PredictionCache(L=L, alpha=alpha)
-            if cache.phi is not None:
-                out.add_features(cache.phi, cache.outputscale, self._X, low_precision=cache.low_precision)
-        return out
+            return self._cache_from_factor(extend_cholesky(cache.L, K21, K22, factor=_robust_cholesky))
 
     # ----------------------------------------------------------- save/load
     def state_for_warm_start(self) -> dict[str, list] | None:
