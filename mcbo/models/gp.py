@@ -79,9 +79,9 @@ def build_kernel(space: SearchSpace, numeric_kernel: str, nominal_kernel: str, c
     return _ProductKernel(parts[0], parts[1])
 
 
-#: Hyper-parameter priors of :class:`GPModel` (``hyper_priors``): none (maximum likelihood), ``dim_scaled``
-#: or ``optuna``.
-HYPER_PRIORS = ("none", "dim_scaled", "optuna")
+#: Hyper-parameter priors of :class:`GPModel` (``hyper_priors``): none (maximum likelihood), ``dim_scaled``,
+#: ``optuna`` or ``optuna_dim_scaled``.
+HYPER_PRIORS = ("none", "dim_scaled", "optuna", "optuna_dim_scaled")
 
 
 class InverseSquaredLengthscalePrior(Prior):
@@ -134,10 +134,32 @@ def _add_dim_scaled_priors(gp: "_ExactGP", kernel: Kernel) -> None:
 
     for module in kernel.modules():
         if isinstance(module, (MaternKernel, RBFKernel)) and module.ard_num_dims:
-            d = int(module.ard_num_dims)
-            module.register_prior("lengthscale_prior", LogNormalPrior(math.sqrt(2) + math.log(d) / 2, math.sqrt(3)),
+            module.register_prior("lengthscale_prior", _dim_scaled_lengthscale_prior(int(module.ard_num_dims)),
                                   lambda m: m.lengthscale, lambda m, v: m._set_lengthscale(v))
     gp.likelihood.register_prior("noise_prior", LogNormalPrior(-4.0, 1.0),
+                                 lambda m: m.noise, lambda m, v: m._set_noise(v))
+
+
+def _dim_scaled_lengthscale_prior(d: int) -> "LogNormalPrior":
+    """LogNormal(sqrt(2) + log(d) / 2, sqrt(3)) for a kernel on ``d`` columns (Hvarfner et al., ICML 2024)."""
+    from gpytorch.priors import LogNormalPrior
+
+    return LogNormalPrior(math.sqrt(2) + math.log(d) / 2, math.sqrt(3))
+
+
+def _add_optuna_dim_scaled_priors(gp: "_ExactGP", kernel: Kernel) -> None:
+    """Optuna ``GPSampler``'s outputscale and noise priors (:func:`_add_optuna_priors`) with the dimension-scaled
+    log-normal lengthscale prior of Hvarfner et al. (ICML 2024) on every ARD kernel, the joint one included:
+    on many columns it expects long lengthscales, a model that correlates points many columns apart."""
+    from gpytorch.priors import GammaPrior
+
+    for module in kernel.modules():
+        if isinstance(module, (MaternKernel, RBFKernel, JointMaternKernel)) and module.ard_num_dims:
+            module.register_prior("lengthscale_prior", _dim_scaled_lengthscale_prior(int(module.ard_num_dims)),
+                                  lambda m: m.lengthscale, lambda m, v: m._set_lengthscale(v))
+    gp.covar_module.register_prior("outputscale_prior", GammaPrior(2.0, 1.0),
+                                   lambda m: m.outputscale, lambda m, v: m._set_outputscale(v))
+    gp.likelihood.register_prior("noise_prior", GammaPrior(1.1, 30.0),
                                  lambda m: m.noise, lambda m, v: m._set_noise(v))
 
 
@@ -186,8 +208,9 @@ class GPModel(Model):
             ~32 MB (about 1,000 candidates at n = 1,000) measured fastest with 1 and 2 threads
             (benchmarks/posterior_10k.py).
         warm_start: start each fit from the previous fit's hyper-parameters (faster, still deterministic).
-        hyper_priors: ``none`` (maximum likelihood), ``dim_scaled`` (Hvarfner et al. 2024) or ``optuna``
-            (Optuna GPSampler's priors, :func:`_add_optuna_priors`): a MAP fit instead.
+        hyper_priors: ``none`` (maximum likelihood), ``dim_scaled`` (Hvarfner et al. 2024), ``optuna``
+            (Optuna GPSampler's priors, :func:`_add_optuna_priors`) or ``optuna_dim_scaled``
+            (:func:`_add_optuna_dim_scaled_priors`): a MAP fit instead.
         prior_mean: ``constant`` (learned by the fit) or ``zero`` on the standardised outputs (Optuna's GPSampler).
             A learned constant is unregularised: on data clustered near the optimum it settles well above the
             average (1.5 standard deviations on Pest Control after 40 evaluations), which shrinks the
@@ -300,9 +323,13 @@ class GPModel(Model):
             _add_dim_scaled_priors(gp, kernel)
         elif self.hyper_priors == "optuna":
             _add_optuna_priors(gp, kernel)
+        elif self.hyper_priors == "optuna_dim_scaled":
+            _add_optuna_dim_scaled_priors(gp, kernel)
         for module in kernel.modules():
             if isinstance(module, JointMaternKernel):
-                module.lengthscale = 1.0
+                # the prior's median when it is dimension-scaled, else Optuna's start
+                module.lengthscale = (math.exp(math.sqrt(2) + math.log(self.space.d) / 2)
+                                      if self.hyper_priors == "optuna_dim_scaled" else 1.0)
             elif isinstance(module, (MaternKernel, RBFKernel)):
                 module.lengthscale = 0.5
             elif isinstance(module, (OverlapKernel, TransformedOverlapKernel)):

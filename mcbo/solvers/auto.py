@@ -27,7 +27,8 @@ from mcbo.space.params import Permutation, Sequence
 SPACE_KINDS = ("permutation", "sequence", "numeric", "nominal", "mixed")
 
 #: Settings of :class:`~mcbo.solvers.bo.BOSolver` a ``by_space`` entry (or a top-level override) may set.
-_BO_SETTINGS = ("model", "acquisition", "acq_optimizer", "trust_region", "n_init", "init_sampler", "failure_policy")
+_BO_SETTINGS = ("model", "acquisition", "acq_optimizer", "trust_region", "n_init", "init_sampler", "failure_policy",
+                "output_warping")
 
 
 def space_kind(space: SearchSpace) -> str:
@@ -51,8 +52,9 @@ class AutoBOSolver(BOSolver):
     Args:
         space: the search space.
         by_space: space kind (:data:`SPACE_KINDS`) -> BO settings (``model``, ``acquisition``, ``acq_optimizer``,
-            ``trust_region``, ``n_init``, ``init_sampler``, ``failure_policy``); every kind must be present.
-        model, acquisition, acq_optimizer, trust_region, n_init, init_sampler, failure_policy: when given
+            ``trust_region``, ``n_init``, ``init_sampler``, ``failure_policy``, ``output_warping``); every kind must
+            be present.
+        model, acquisition, acq_optimizer, trust_region, n_init, init_sampler, failure_policy, output_warping: when given
             (not ``None``; ``trust_region: none`` for no region), replace the chosen entry's setting.
         seed, device, dtype: see :class:`~mcbo.solvers.base.Solver`.
     """
@@ -71,6 +73,7 @@ class AutoBOSolver(BOSolver):
         n_init: int | None = None,
         init_sampler: str | None = None,
         failure_policy: str | None = None,
+        output_warping: dict[str, Any] | None = None,
         device: str | torch.device = "cpu",
         dtype: str | torch.dtype = torch.float64,
     ) -> None:
@@ -84,7 +87,7 @@ class AutoBOSolver(BOSolver):
             raise ValueError(f"by_space[{kind!r}]: unknown setting(s) {unknown}; allowed: {list(_BO_SETTINGS)}")
         given = {"model": model, "acquisition": acquisition, "acq_optimizer": acq_optimizer,
                  "trust_region": trust_region, "n_init": n_init, "init_sampler": init_sampler,
-                 "failure_policy": failure_policy}
+                 "failure_policy": failure_policy, "output_warping": output_warping}
         chosen.update({k: v for k, v in given.items() if v is not None})
         if chosen.get("trust_region") == "none":
             chosen["trust_region"] = None

@@ -24,6 +24,7 @@ from mcbo.acq_optim import AcqContext, build_acq_optimizer
 from mcbo.acq_optim.base import is_new, score
 from mcbo.acquisition import LowerConfidenceBound, build_acquisition
 from mcbo.models import build_model
+from mcbo.models.output_warping import build_output_warping
 from mcbo.solvers.base import Solver
 from mcbo.solvers.registry import register_solver_kind
 from mcbo.space import SearchSpace
@@ -55,6 +56,9 @@ class BOSolver(Solver):
             way). ``"impute"``: they join its training data with the worst value observed so far, so the
             acquisition steers away from where evaluations fail (the imputation SMAC uses for crashed runs,
             Hutter et al., LION 2011); ``"ignore"``: the model sees successes only.
+        output_warping: monotone transform of the targets before the model sees them
+            (:mod:`mcbo.models.output_warping`), e.g. ``{"type": "yeo_johnson"}``; ``None``: none. The
+            acquisition's incumbent is taken on the warped scale.
         seed, device, dtype: see :class:`~mcbo.solvers.base.Solver`.
     """
 
@@ -71,6 +75,7 @@ class BOSolver(Solver):
         n_init: int = 20,
         init_sampler: str = "sobol",
         failure_policy: str = "impute",
+        output_warping: dict[str, Any] | None = None,
         device: str | torch.device = "cpu",
         dtype: str | torch.dtype = torch.float64,
     ) -> None:
@@ -88,6 +93,7 @@ class BOSolver(Solver):
         self.model = build_model(self.model_spec, space, self.device, self.dtype, seed=self.seed)
         self.acq_optimizer = build_acq_optimizer(self.acq_optimizer_spec)
         self.trust_region = build_trust_region(trust_region, space)
+        self.output_warping = build_output_warping(output_warping)
         self.n_init = n_init
         self.init_sampler = init_sampler
         self._check_combination()
@@ -126,7 +132,9 @@ class BOSolver(Solver):
             return torch.cat([*out, extra])
 
         start = time.perf_counter()
-        self.model.fit(*self._training_data())
+        X_train, y_train = self._training_data()
+        y_train = self.output_warping(y_train)
+        self.model.fit(X_train, y_train)
         self.last_timings["fit_seconds"] = time.perf_counter() - start
         start = time.perf_counter()
         if self.trust_region is not None:
@@ -135,7 +143,7 @@ class BOSolver(Solver):
         fantasies = torch.cat([self.X_pending, *out]) if out else self.X_pending
         if len(fantasies):
             self._condition_on_believer(fantasies)
-        best_f = float(self.y.min())
+        best_f = float(y_train[: len(self.y)].min())  # the successes come first (see _training_data)
         incumbent = self.X[int(torch.argmin(self.y))].unsqueeze(0)
         while len(out) < n:
             acq = build_acquisition(self.acq_spec, self.model, best_f=best_f, generator=self.torch_gen)
@@ -151,7 +159,8 @@ class BOSolver(Solver):
         return torch.cat(out)
 
     def _training_data(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The model's inputs ``[n, d]`` and targets ``[n]``: successes, plus failures at the worst value seen."""
+        """The model's inputs ``[n, d]`` and targets ``[n]``, before warping: the successes, then the failures at
+        the worst value seen."""
         X_failed = self.X_failed if self.failure_policy == "impute" else self.X[:0]
         if len(X_failed) == 0:
             return self.X, self.y

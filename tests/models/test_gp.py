@@ -1,5 +1,6 @@
 """GPModel: fits and predicts on mixed spaces, robust to degenerate data, chunked and batched."""
 
+import math
 import gpytorch
 import numpy as np
 import pytest
@@ -162,6 +163,23 @@ def test_dim_scaled_hyper_priors_are_used_in_the_fit_and_bad_names_rejected():
     assert float(with_priors.gp.likelihood.noise) > float(plain.gp.likelihood.noise)  # the prior keeps noise up
     with pytest.raises(ValueError, match="hyper_priors"):
         GPModel(space, hyper_priors="vague")
+
+
+def test_optuna_dim_scaled_priors_put_the_dimension_scaled_lengthscale_prior_on_the_joint_kernel():
+    space = SearchSpace([Real("x", 0, 1)] + [Categorical(f"c{i}", ["a", "b"]) for i in range(15)])
+    X = space.sample(20, generator=np.random.default_rng(0), dtype=torch.float64)
+    y = X[:, 0] + X[:, 1:4].sum(1)
+    model = GPModel(space, combine="joint", hyper_priors="optuna_dim_scaled", prior_mean="zero")
+    model.fit(X, y)
+    priors = {name: prior for name, _, prior, *_ in model.gp.named_priors()}
+    (lengthscale_prior,) = [p for n, p in priors.items() if "lengthscale_prior" in n]
+    assert float(lengthscale_prior.loc) == pytest.approx(math.sqrt(2) + math.log(16) / 2)
+    assert any("outputscale_prior" in n for n in priors) and any("noise_prior" in n for n in priors)
+    # a wider prior than Optuna's: the fitted lengthscales are longer on the same data
+    optuna = GPModel(space, combine="joint", hyper_priors="optuna", prior_mean="zero")
+    optuna.fit(X, y)
+    lengthscales = [m.gp.covar_module.base_kernel.lengthscale.median() for m in (model, optuna)]
+    assert float(lengthscales[0]) > float(lengthscales[1])
 
 
 def test_zero_prior_mean_reverts_to_the_data_average_far_from_the_data_and_bad_names_are_rejected():

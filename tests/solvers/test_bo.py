@@ -94,3 +94,24 @@ def test_told_points_count_toward_the_initial_design(space):
     solver.tell(prior, [f(p) for p in prior])
     solver.ask(1)
     assert solver.last_timings["fit_seconds"] > 0  # a model was fitted: no design point spent
+
+
+def test_output_warping_fits_the_model_and_sets_the_incumbent_on_the_warped_scale(space, monkeypatch):
+    import mcbo.solvers.bo as bo_module
+    from mcbo.models.output_warping import YeoJohnsonWarping
+
+    solver = build_solver("casmopolitan", space, seed=0, output_warping={"type": "yeo_johnson"}, **FAST)
+    solver.optimize(lambda p: 10.0 ** (2 * f(p)), 8)  # a long tail of bad values
+    seen: dict[str, object] = {}
+    fit = solver.model.fit
+    monkeypatch.setattr(solver.model, "fit", lambda X, y: (seen.setdefault("y", y.clone()), fit(X, y))[1])
+    build = bo_module.build_acquisition
+    monkeypatch.setattr(bo_module, "build_acquisition",
+                        lambda spec, model, best_f, generator: (seen.setdefault("best_f", best_f),
+                                                                build(spec, model, best_f, generator))[1])
+    solver.ask(1)
+    expected = YeoJohnsonWarping()(solver.y)
+    assert torch.allclose(seen["y"], expected) and not torch.allclose(seen["y"], solver.y)
+    assert seen["best_f"] == pytest.approx(float(expected.min()))
+    with pytest.raises(ValueError, match="output_warping"):
+        build_solver("casmopolitan", space, seed=0, output_warping={"type": "logit"})
