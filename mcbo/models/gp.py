@@ -106,15 +106,26 @@ class InverseSquaredLengthscalePrior(Prior):
         return -(self.rate / u + self.rate * u)
 
 
-def _add_optuna_priors(gp: "_ExactGP", kernel: Kernel) -> None:
+def _optuna_lengthscale_prior(d: int) -> InverseSquaredLengthscalePrior:
+    """Optuna ``GPSampler``'s lengthscale prior; the same for any number of columns ``d``."""
+    return InverseSquaredLengthscalePrior(0.1)
+
+
+def _add_optuna_priors(
+    gp: "_ExactGP", kernel: Kernel, lengthscale_prior: Callable[[int], Prior] = _optuna_lengthscale_prior
+) -> None:
     """Optuna ``GPSampler``'s MAP priors: :class:`InverseSquaredLengthscalePrior` on every ARD lengthscale,
     Gamma(2, 1) on the outputscale and Gamma(1.1, 30) on the noise variance (standardised outputs; mode 0.0033).
+
+    ``lengthscale_prior(d)`` gives the prior of an ARD kernel on ``d`` columns (the joint kernel included):
+    ``hyper_priors: optuna_dim_scaled`` passes :func:`_dim_scaled_lengthscale_prior` (Hvarfner et al., ICML
+    2024), which on many columns expects long lengthscales, a model that correlates points many columns apart.
     """
     from gpytorch.priors import GammaPrior
 
     for module in kernel.modules():
         if isinstance(module, (MaternKernel, RBFKernel, JointMaternKernel)) and module.ard_num_dims:
-            module.register_prior("lengthscale_prior", InverseSquaredLengthscalePrior(0.1),
+            module.register_prior("lengthscale_prior", lengthscale_prior(int(module.ard_num_dims)),
                                   lambda m: m.lengthscale, lambda m, v: m._set_lengthscale(v))
     gp.covar_module.register_prior("outputscale_prior", GammaPrior(2.0, 1.0),
                                    lambda m: m.outputscale, lambda m, v: m._set_outputscale(v))
@@ -140,27 +151,16 @@ def _add_dim_scaled_priors(gp: "_ExactGP", kernel: Kernel) -> None:
                                  lambda m: m.noise, lambda m, v: m._set_noise(v))
 
 
+def _dim_scaled_log_median(d: int) -> float:
+    """Log of the median lengthscale of the dimension-scaled prior for a kernel on ``d`` columns."""
+    return math.sqrt(2) + math.log(d) / 2
+
+
 def _dim_scaled_lengthscale_prior(d: int) -> "LogNormalPrior":
     """LogNormal(sqrt(2) + log(d) / 2, sqrt(3)) for a kernel on ``d`` columns (Hvarfner et al., ICML 2024)."""
     from gpytorch.priors import LogNormalPrior
 
-    return LogNormalPrior(math.sqrt(2) + math.log(d) / 2, math.sqrt(3))
-
-
-def _add_optuna_dim_scaled_priors(gp: "_ExactGP", kernel: Kernel) -> None:
-    """Optuna ``GPSampler``'s outputscale and noise priors (:func:`_add_optuna_priors`) with the dimension-scaled
-    log-normal lengthscale prior of Hvarfner et al. (ICML 2024) on every ARD kernel, the joint one included:
-    on many columns it expects long lengthscales, a model that correlates points many columns apart."""
-    from gpytorch.priors import GammaPrior
-
-    for module in kernel.modules():
-        if isinstance(module, (MaternKernel, RBFKernel, JointMaternKernel)) and module.ard_num_dims:
-            module.register_prior("lengthscale_prior", _dim_scaled_lengthscale_prior(int(module.ard_num_dims)),
-                                  lambda m: m.lengthscale, lambda m, v: m._set_lengthscale(v))
-    gp.covar_module.register_prior("outputscale_prior", GammaPrior(2.0, 1.0),
-                                   lambda m: m.outputscale, lambda m, v: m._set_outputscale(v))
-    gp.likelihood.register_prior("noise_prior", GammaPrior(1.1, 30.0),
-                                 lambda m: m.noise, lambda m, v: m._set_noise(v))
+    return LogNormalPrior(_dim_scaled_log_median(d), math.sqrt(3))
 
 
 #: Prior means of :class:`GPModel` (``prior_mean``): a learned constant, or zero (on standardised outputs).
@@ -209,8 +209,8 @@ class GPModel(Model):
             (benchmarks/posterior_10k.py).
         warm_start: start each fit from the previous fit's hyper-parameters (faster, still deterministic).
         hyper_priors: ``none`` (maximum likelihood), ``dim_scaled`` (Hvarfner et al. 2024), ``optuna``
-            (Optuna GPSampler's priors, :func:`_add_optuna_priors`) or ``optuna_dim_scaled``
-            (:func:`_add_optuna_dim_scaled_priors`): a MAP fit instead.
+            (Optuna GPSampler's priors, :func:`_add_optuna_priors`) or ``optuna_dim_scaled`` (the same with
+            the dimension-scaled lengthscale prior): a MAP fit instead.
         prior_mean: ``constant`` (learned by the fit) or ``zero`` on the standardised outputs (Optuna's GPSampler).
             A learned constant is unregularised: on data clustered near the optimum it settles well above the
             average (1.5 standard deviations on Pest Control after 40 evaluations), which shrinks the
@@ -324,11 +324,11 @@ class GPModel(Model):
         elif self.hyper_priors == "optuna":
             _add_optuna_priors(gp, kernel)
         elif self.hyper_priors == "optuna_dim_scaled":
-            _add_optuna_dim_scaled_priors(gp, kernel)
+            _add_optuna_priors(gp, kernel, _dim_scaled_lengthscale_prior)
         for module in kernel.modules():
             if isinstance(module, JointMaternKernel):
                 # the prior's median when it is dimension-scaled, else Optuna's start
-                module.lengthscale = (math.exp(math.sqrt(2) + math.log(self.space.d) / 2)
+                module.lengthscale = (math.exp(_dim_scaled_log_median(self.space.d))
                                       if self.hyper_priors == "optuna_dim_scaled" else 1.0)
             elif isinstance(module, (MaternKernel, RBFKernel)):
                 module.lengthscale = 0.5
